@@ -1,0 +1,42 @@
+namespace Relay.Server.Configuration;
+
+/// Everything the relay is configured with, read once at start-up by <see cref="OptionsLoader"/>.
+internal sealed record RelayOptions
+{
+    public string Host { get; init; } = "0.0.0.0";
+    public int Port { get; init; } = 8008;
+    public required string DatabaseUrl { get; init; }
+    public int DatabasePoolSize { get; init; } = 20;
+    public string? RelayUrl { get; init; }
+
+    // NIP-11 document
+    public string Name { get; init; } = "relay";
+    public string Description { get; init; } = "A Nostr relay";
+    public string? AdminPubkey { get; init; }
+    public string? Contact { get; init; }
+    public string? Icon { get; init; }
+
+    // Limits (published in NIP-11 `limitation`)
+    public int MaxMessageBytes { get; init; } = 512 * 1024;
+    public int MaxEventBytes { get; init; } = 256 * 1024;
+    public int MaxSubscriptions { get; init; } = 100;
+    public int MaxFilters { get; init; } = 20;
+    public int MaxLimit { get; init; } = 500;
+    public int MaxSubIdLength { get; init; } = 64;
+    public int MaxConnections { get; init; } = 20_000;
+    /// Events dated further ahead than this are refused (clock skew allowance).
+    public int MaxFutureSeconds { get; init; } = 15 * 60;
+
+    // Timeouts
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(55);
+
+    // Pipeline
+    public int VerifyWorkers { get; init; } = Environment.ProcessorCount;
+    public int WriteBatchSize { get; init; } = 500;
+    public TimeSpan WriteBatchDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+    public int MaxConcurrentQueries { get; init; } = 16;
+    /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
+    public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;
+}

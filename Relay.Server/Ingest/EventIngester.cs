@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Relay.Server.Configuration;
+using Relay.Server.Observability;
+using Relay.Server.Protocol;
+using Relay.Server.Transport;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Ingest;
+
+/// An event on its way through verification and storage, and who to answer.
+internal sealed record IngestJob(ClientConnection Connection, NostrEvent Event);
+
+/// First stage for a parsed EVENT: policy checks that need no signature (size, time, expiry),
+/// then dedupe against ids recently stored or in flight, so nothing is verified twice.
+internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJob> verifyQueue, RelayMetrics metrics)
+{
+    private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
+    private readonly RecentIds _recent = new(100_000);
+
+    public async ValueTask SubmitAsync(ClientConnection conn, NostrEvent e)
+    {
+        metrics.EventsReceived.Increment();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        string? rejection =
+            e.Raw.Length > options.MaxEventBytes ? $"invalid: event is larger than {options.MaxEventBytes} bytes"
+            : e.CreatedAt > now + options.MaxFutureSeconds ? "invalid: created_at is too far in the future"
+            : e.Expiration is { } exp && exp <= now ? "invalid: event has expired"
+            : null;
+        if (rejection is not null)
+        {
+            metrics.EventsRejected.Increment();
+            conn.Send(Replies.Ok(e.Id, false, rejection));
+            return;
+        }
+        if (_recent.Contains(e.Id) || !_inFlight.TryAdd(e.Id, 0))
+        {
+            metrics.EventsDuplicate.Increment();
+            conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
+            return;
+        }
+        // A full queue makes this wait, which stops this connection's reads: back-pressure, no drops.
+        await verifyQueue.WriteAsync(new IngestJob(conn, e), conn.Aborted);
+    }
+
+    /// Called once the event's fate is known; <paramref name="stored"/> remembers it as seen.
+    public void Done(string id, bool stored)
+    {
+        if (stored) _recent.Add(id);
+        _inFlight.TryRemove(id, out _);
+    }
+}

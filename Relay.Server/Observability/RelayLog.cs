@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace Relay.Server.Observability;
+
+/// Source-generated log messages, event ids grouped by stage (Host 0xxx, Transport 1xxx,
+/// Ingest 4xxx, Store 5xxx, Req 6xxx). Client mistakes at Debug, our faults at Error.
+internal sealed partial class RelayLog(ILogger logger)
+{
+    private readonly ILogger _logger = logger;
+
+    [LoggerMessage(1, LogLevel.Information, "Relay listening on {Host}:{Port} (database {Database})")]
+    public partial void Listening(string host, int port, string database);
+
+    [LoggerMessage(2, LogLevel.Information, "Applied {Count} database migration(s)")]
+    public partial void Migrated(int count);
+
+    [LoggerMessage(3, LogLevel.Information, "Shutting down: closing {Connections} connection(s)")]
+    public partial void ShuttingDown(int connections);
+
+    [LoggerMessage(1001, LogLevel.Error, "Connection {Id} failed")]
+    public partial void ConnectionFailed(Exception e, long id);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Accept failed: {Error}")]
+    public partial void AcceptFailed(string error);
+
+    [LoggerMessage(5001, LogLevel.Error, "Writing a batch of {Count} event(s) failed")]
+    public partial void WriteFailed(Exception e, int count);
+
+    [LoggerMessage(6001, LogLevel.Error, "Query for subscription failed")]
+    public partial void QueryFailed(Exception e);
+}

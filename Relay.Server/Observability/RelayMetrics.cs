@@ -1,0 +1,43 @@
+using System.Text;
+
+namespace Relay.Server.Observability;
+
+/// A monotonically increasing count, updated without locks.
+internal sealed class Counter(string name, string help)
+{
+    private long _value;
+    public string Name { get; } = name;
+    public string Help { get; } = help;
+    public long Value => Interlocked.Read(ref _value);
+    public void Increment() => Interlocked.Increment(ref _value);
+    public void Add(long n) => Interlocked.Add(ref _value, n);
+}
+
+/// The relay's counters, rendered as Prometheus text at GET /metrics.
+internal sealed class RelayMetrics
+{
+    public Counter WebSocketsOpened { get; } = new("relay_websockets_opened_total", "WebSocket sessions opened");
+    public Counter ConnectionsRefused { get; } = new("relay_connections_refused_total", "Connections refused at the connection limit");
+    public Counter SlowReadersClosed { get; } = new("relay_slow_readers_closed_total", "Connections closed because their send queue was full");
+    public Counter EventsReceived { get; } = new("relay_events_received_total", "EVENT messages received");
+    public Counter EventsStored { get; } = new("relay_events_stored_total", "Events committed to the database");
+    public Counter EventsDuplicate { get; } = new("relay_events_duplicate_total", "Events answered as duplicates");
+    public Counter EventsRejected { get; } = new("relay_events_rejected_total", "Events answered OK false");
+    public Counter EventsEphemeral { get; } = new("relay_events_ephemeral_total", "Ephemeral events broadcast");
+    public Counter Reqs { get; } = new("relay_reqs_total", "REQ subscriptions opened");
+    public Counter StoredEventsSent { get; } = new("relay_stored_events_sent_total", "Stored events sent in answer to REQs");
+    public Counter LiveEventsSent { get; } = new("relay_live_events_sent_total", "Live events delivered to subscriptions");
+
+    private IEnumerable<Counter> All => [WebSocketsOpened, ConnectionsRefused, SlowReadersClosed, EventsReceived, EventsStored,
+        EventsDuplicate, EventsRejected, EventsEphemeral, Reqs, StoredEventsSent, LiveEventsSent];
+
+    public string Render(int openConnections)
+    {
+        var sb = new StringBuilder();
+        sb.Append("# HELP relay_connections Open connections\n# TYPE relay_connections gauge\nrelay_connections ").Append(openConnections).Append('\n');
+        foreach (var c in All)
+            sb.Append("# HELP ").Append(c.Name).Append(' ').Append(c.Help).Append("\n# TYPE ").Append(c.Name).Append(" counter\n")
+              .Append(c.Name).Append(' ').Append(c.Value).Append('\n');
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,69 @@
+using System.Buffers;
+using Relay.Server.WebSockets;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Protocol;
+
+/// Builds relay→client messages as complete WebSocket text frames, ready to send.
+internal static class Replies
+{
+    /// `["EVENT",<subid>,<raw>]` framed in one array; the stored JSON is copied, never re-encoded.
+    public static byte[] Event(byte[] subIdJson, ReadOnlySpan<byte> raw)
+    {
+        var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + raw.Length + 1;
+        var frame = new byte[FrameWriter.HeaderLength(payload) + payload];
+        var span = frame.AsSpan(FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, payload));
+        "[\"EVENT\","u8.CopyTo(span); span = span["[\"EVENT\","u8.Length..];
+        subIdJson.CopyTo(span); span = span[subIdJson.Length..];
+        span[0] = (byte)','; span = span[1..];
+        raw.CopyTo(span); span = span[raw.Length..];
+        span[0] = (byte)']';
+        return frame;
+    }
+
+    public static byte[] Ok(string eventId, bool accepted, string message) => Build(w =>
+    {
+        w.Write("[\"OK\",\""u8);
+        CanonicalJson.WriteAscii(w, eventId);
+        w.Write(accepted ? "\",true,"u8 : "\",false,"u8);
+        CanonicalJson.WriteString(w, message);
+        w.Write("]"u8);
+    });
+
+    public static byte[] Eose(byte[] subIdJson) => Build(w =>
+    {
+        w.Write("[\"EOSE\","u8); w.Write(subIdJson); w.Write("]"u8);
+    });
+
+    public static byte[] Closed(byte[] subIdJson, string message) => Build(w =>
+    {
+        w.Write("[\"CLOSED\","u8); w.Write(subIdJson); w.Write(","u8);
+        CanonicalJson.WriteString(w, message); w.Write("]"u8);
+    });
+
+    public static byte[] Count(byte[] subIdJson, long count) => Build(w =>
+    {
+        w.Write("[\"COUNT\","u8); w.Write(subIdJson); w.Write(",{\"count\":"u8);
+        CanonicalJson.WriteInt64(w, count); w.Write("}]"u8);
+    });
+
+    public static byte[] Notice(string message) => Build(w =>
+    {
+        w.Write("[\"NOTICE\","u8); CanonicalJson.WriteString(w, message); w.Write("]"u8);
+    });
+
+    /// A subscription id as a JSON string literal, encoded once per subscription.
+    public static byte[] SubIdJson(string subId)
+    {
+        var w = new ArrayBufferWriter<byte>(subId.Length + 2);
+        CanonicalJson.WriteString(w, subId);
+        return w.WrittenSpan.ToArray();
+    }
+
+    private static byte[] Build(Action<ArrayBufferWriter<byte>> write)
+    {
+        var w = new ArrayBufferWriter<byte>(128);
+        write(w);
+        return FrameWriter.Frame(WebSocketOpcode.Text, w.WrittenSpan);
+    }
+}

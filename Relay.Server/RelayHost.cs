@@ -1,0 +1,119 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Relay.Server.Configuration;
+using Relay.Server.Fanout;
+using Relay.Server.Http;
+using Relay.Server.Ingest;
+using Relay.Server.Observability;
+using Relay.Server.Protocol;
+using Relay.Server.Req;
+using Relay.Server.Store;
+using Relay.Server.Subscriptions;
+using Relay.Server.Transport;
+using Relay.Server.Verify;
+using Relay.Storage.Postgres;
+
+namespace Relay.Server;
+
+/// Wires the stages in flow order (listener → ingest → verify → write → bus → subscriptions)
+/// and stops them in reverse, flushing the write queue before the database goes away.
+internal sealed class RelayHost : IAsyncDisposable
+{
+    public static string Version => typeof(RelayHost).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private readonly RelayOptions _options;
+    private readonly RelayLog _log;
+    private readonly NpgsqlDataSource _db;
+    private readonly ConnectionRegistry _connections;
+    private readonly Listener _listener;
+    private readonly Channel<IngestJob> _verifyQueue;
+    private readonly Channel<IngestJob> _writeQueue;
+    private readonly SignatureVerifier _verifier;
+    private readonly WriteBatcher _batcher;
+    private readonly EventWriter _writer;
+    private readonly LocalEventBus _bus;
+    private int _stopped;
+
+    public RelayMetrics Metrics { get; } = new();
+    public SubscriptionIndex Subscriptions { get; } = new();
+    public int Port => _listener.Port;
+    public NpgsqlDataSource Database => _db;
+
+    private RelayHost(RelayOptions options, ILoggerFactory loggers, NpgsqlDataSource db)
+    {
+        _options = options;
+        _log = new RelayLog(loggers.CreateLogger("relay"));
+        _db = db;
+        _connections = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
+        _verifyQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(16_384) { SingleWriter = false, SingleReader = false });
+        _writeQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(Math.Max(4 * options.WriteBatchSize, 1024)) { SingleReader = true });
+        _bus = new LocalEventBus(Subscriptions, Metrics);
+        var ingester = new EventIngester(options, _verifyQueue.Writer, Metrics);
+        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _bus, ingester, Metrics, options.VerifyWorkers);
+        _writer = new EventWriter(db);
+        _batcher = new WriteBatcher(_writeQueue.Reader, _writer, _bus, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
+        var reqs = new ReqHandler(db, Subscriptions, options, Metrics, _log);
+        _listener = new Listener(new ConnectionContext
+        {
+            Options = options,
+            Log = _log,
+            Metrics = Metrics,
+            Connections = _connections,
+            Subscriptions = Subscriptions,
+            Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
+            Handler = new MessageHandler(ingester, reqs),
+            RelayInfo = RelayInfoDocument.Build(options, Version),
+        });
+    }
+
+    /// Checks libsecp256k1, migrates the database, starts every stage and listens.
+    public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory loggers, CancellationToken ct = default)
+    {
+        if (SignatureVerifier.CheckLibrary() is { } problem) throw new InvalidOperationException(problem);
+
+        var csb = DatabaseUrl.Parse(options.DatabaseUrl);
+        csb.MaxPoolSize = options.DatabasePoolSize;
+        var builder = new NpgsqlSlimDataSourceBuilder(csb.ConnectionString);
+        builder.EnableArrays();
+        var db = builder.Build();
+        try
+        {
+            var applied = await Migrator.ApplyAsync(db, ct);
+            var host = new RelayHost(options, loggers, db);
+            if (applied > 0) host._log.Migrated(applied);
+            host._bus.Start();
+            host._batcher.Start();
+            host._verifier.Start();
+            host._listener.Start(options.Host, options.Port);
+            host._log.Listening(options.Host, host.Port, DatabaseUrl.Describe(csb));
+            return host;
+        }
+        catch
+        {
+            await db.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// Graceful stop: no new connections, close the open ones with 1001, answer what is queued.
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        await _listener.StopAsync();
+        _log.ShuttingDown(_connections.Count);
+        _verifyQueue.Writer.TryComplete();
+        await _verifier.StopAsync();
+        _writeQueue.Writer.TryComplete();
+        await _batcher.StopAsync();
+        await _bus.StopAsync();
+        foreach (var c in _connections.All) c.Close(WebSockets.CloseCodes.GoingAway, "relay shutting down");
+        var deadline = Environment.TickCount64 + 3000;
+        while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);
+        _connections.Dispose();
+        await _writer.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+}

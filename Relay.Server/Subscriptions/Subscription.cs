@@ -1,0 +1,87 @@
+using Relay.Server.Protocol;
+using Relay.Server.Transport;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Subscriptions;
+
+/// One REQ: its filters, and the hand-over from stored results to live events. Live events that
+/// arrive while the stored query runs are held, then sent after EOSE unless the query sent them.
+internal sealed class Subscription
+{
+    /// Live events held during the stored query; past this the subscription is closed.
+    public const int MaxPending = 10_000;
+
+    private readonly object _gate = new();
+    private List<NostrEvent>? _pending = [];
+    private bool _closed;
+    private readonly CancellationTokenSource _cancel;
+
+    public Subscription(ClientConnection connection, string subId, NostrFilter[] filters)
+    {
+        Connection = connection;
+        SubId = subId;
+        SubIdJson = Replies.SubIdJson(subId);
+        Filters = filters;
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(connection.Aborted);
+    }
+
+    public ClientConnection Connection { get; }
+    public string SubId { get; }
+    public byte[] SubIdJson { get; }
+    public NostrFilter[] Filters { get; }
+    public CancellationToken Cancelled => _cancel.Token;
+    /// Index entries of this subscription, so removal needn't search.
+    public List<SubscriptionIndex.Entry> Entries { get; } = [];
+    /// Guarded by the index's lock.
+    public bool InIndex { get; set; }
+    /// Sequence number of the last event offered; lets the dispatcher offer each event once.
+    public long LastOfferedSeq { get; set; }
+
+    /// A live event that matched one of the filters.
+    public bool Offer(NostrEvent e)
+    {
+        lock (_gate)
+        {
+            if (_closed) return false;
+            if (_pending is { } pending)
+            {
+                if (pending.Count >= MaxPending)
+                {
+                    CloseLocked();
+                    Connection.Send(Replies.Closed(SubIdJson, "error: too many live events while the stored query ran"));
+                    return false;
+                }
+                pending.Add(e);
+                return false;
+            }
+            return Connection.Send(Replies.Event(SubIdJson, e.Raw));
+        }
+    }
+
+    /// After EOSE: send the held events the stored query did not send, then go live.
+    public int GoLive(HashSet<string> sentIds)
+    {
+        lock (_gate)
+        {
+            if (_closed || _pending is null) return 0;
+            var n = 0;
+            foreach (var e in _pending)
+                if (!sentIds.Contains(e.Id) && Connection.Send(Replies.Event(SubIdJson, e.Raw))) n++;
+            _pending = null;
+            return n;
+        }
+    }
+
+    public void Close()
+    {
+        lock (_gate) CloseLocked();
+    }
+
+    private void CloseLocked()
+    {
+        if (_closed) return;
+        _closed = true;
+        _pending = null;
+        try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
+    }
+}

@@ -1,0 +1,111 @@
+using Relay.Storage.Model;
+
+namespace Relay.Server.Subscriptions;
+
+/// Live subscriptions, indexed so that an event finds its candidate filters without scanning
+/// them all: each filter sits under its most selective key (ids, then authors, then one tag's
+/// values, then kinds, else "match-all"); an event looks up its id, pubkey, tags and kind.
+internal sealed class SubscriptionIndex
+{
+    /// One filter of one subscription, filed under one or more keys.
+    internal sealed class Entry(Subscription sub, NostrFilter filter)
+    {
+        public Subscription Subscription { get; } = sub;
+        public NostrFilter Filter { get; } = filter;
+    }
+
+    private readonly object _gate = new();
+    private readonly Dictionary<string, HashSet<Entry>> _byId = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<Entry>> _byAuthor = new(StringComparer.Ordinal);
+    private readonly Dictionary<(char, string), HashSet<Entry>> _byTag = new();
+    private readonly Dictionary<int, HashSet<Entry>> _byKind = new();
+    private readonly HashSet<Entry> _all = [];
+    private long _seq;
+    private int _count;
+
+    public int Count { get { lock (_gate) return _count; } }
+
+    public void Add(Subscription sub)
+    {
+        lock (_gate)
+        {
+            if (sub.InIndex) return;
+            sub.InIndex = true;
+            _count++;
+            foreach (var f in sub.Filters)
+            {
+                if (f.MatchesNothing) continue;
+                var entry = new Entry(sub, f);
+                sub.Entries.Add(entry);
+                ForEachKey(f, entry, static (set, e) => set.Add(e), create: true);
+            }
+        }
+    }
+
+    public void Remove(Subscription sub)
+    {
+        sub.Close();
+        lock (_gate)
+        {
+            if (!sub.InIndex) return;
+            sub.InIndex = false;
+            _count--;
+            foreach (var entry in sub.Entries)
+                ForEachKey(entry.Filter, entry, static (set, e) => set.Remove(e), create: false);
+            sub.Entries.Clear();
+        }
+    }
+
+    /// Offers the event to every subscription with a matching filter, once per subscription.
+    /// Returns how many subscriptions took it.
+    public int Dispatch(NostrEvent e)
+    {
+        lock (_gate)
+        {
+            var seq = ++_seq;
+            var delivered = 0;
+            void Visit(HashSet<Entry>? set)
+            {
+                if (set is null) return;
+                foreach (var entry in set)
+                {
+                    var sub = entry.Subscription;
+                    if (sub.LastOfferedSeq == seq || !entry.Filter.Matches(e)) continue;
+                    sub.LastOfferedSeq = seq;
+                    if (sub.Offer(e)) delivered++;
+                }
+            }
+            Visit(_byId.GetValueOrDefault(e.Id));
+            Visit(_byAuthor.GetValueOrDefault(e.Pubkey));
+            foreach (var tag in e.IndexedTags()) Visit(_byTag.GetValueOrDefault(tag));
+            Visit(_byKind.GetValueOrDefault(e.Kind));
+            Visit(_all);
+            return delivered;
+        }
+    }
+
+    private void ForEachKey(NostrFilter f, Entry entry, Action<HashSet<Entry>, Entry> act, bool create)
+    {
+        if (f.Ids is { } ids) { foreach (var id in ids) Apply(_byId, id); return; }
+        if (f.Authors is { } authors) { foreach (var a in authors) Apply(_byAuthor, a); return; }
+        if (f.Tags.Length > 0)
+        {
+            var (name, values) = f.Tags[0];
+            foreach (var v in values) Apply(_byTag, (name, v));
+            return;
+        }
+        if (f.Kinds is { } kinds) { foreach (var k in kinds) Apply(_byKind, k); return; }
+        act(_all, entry);
+
+        void Apply<TKey>(Dictionary<TKey, HashSet<Entry>> map, TKey key) where TKey : notnull
+        {
+            if (!map.TryGetValue(key, out var set))
+            {
+                if (!create) return;
+                map[key] = set = [];
+            }
+            act(set, entry);
+            if (!create && set.Count == 0) map.Remove(key);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.Net;
+using System.Text;
+using Relay.Server.Http;
+using Relay.Server.WebSockets;
+
+namespace Relay.Server.Transport;
+
+/// The HTTP/1.1 side: read one request head, then upgrade or answer and close.
+internal sealed partial class ClientConnection
+{
+    /// Returns true when the connection was upgraded to a WebSocket.
+    private async Task<bool> HandleHttpAsync()
+    {
+        HttpRequestHead? head;
+        while (true)
+        {
+            var result = await _input.ReadAsync(Aborted);
+            var buffer = result.Buffer;
+            if (HttpRequestHead.TryParse(buffer, out head, out var consumed, out var error))
+            {
+                _input.AdvanceTo(buffer.GetPosition(consumed));
+                if (error == HeadError.TooLarge) { await SendRawAsync(HttpResponses.Text(431, "Request Header Fields Too Large", "request head too large\n")); return false; }
+                if (error == HeadError.Malformed) { await SendRawAsync(HttpResponses.Text(400, "Bad Request", "malformed request\n")); return false; }
+                break;
+            }
+            _input.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted) return false;
+        }
+
+        if (head!.ForwardedFor is { } fwd && IPAddress.TryParse(fwd, out var ip) && IPAddress.IsLoopback(RemoteAddress)) RemoteAddress = ip;
+        var path = head.Path.Split('?')[0];
+
+        if (head.Method == "OPTIONS") { await SendRawAsync(HttpResponses.Preflight()); return false; }
+        if (head.Method is not ("GET" or "HEAD"))
+        {
+            await SendRawAsync(HttpResponses.Text(405, "Method Not Allowed", "method not allowed\n", "Allow: GET, HEAD, OPTIONS\r\n"));
+            return false;
+        }
+
+        if (head.WantsWebSocket)
+        {
+            if (head.WebSocketVersion != "13")
+            {
+                await SendRawAsync(HttpResponses.Text(426, "Upgrade Required", "only WebSocket version 13 is supported\n", "Sec-WebSocket-Version: 13\r\n"));
+                return false;
+            }
+            if (head.WebSocketKey is not { } key || !HandshakeKey.IsValid(Encoding.ASCII.GetBytes(key)) || head.Method != "GET"
+                || head.Connection is null || !head.Connection.Contains("upgrade", StringComparison.OrdinalIgnoreCase))
+            {
+                await SendRawAsync(HttpResponses.Text(400, "Bad Request", "invalid WebSocket handshake\n"));
+                return false;
+            }
+            await SendRawAsync(HttpResponses.SwitchingProtocols(HandshakeKey.Accept(Encoding.ASCII.GetBytes(key))));
+            State = ConnectionState.WebSocket;
+            return true;
+        }
+
+        var headOnly = head.Method == "HEAD";
+        byte[] response = path switch
+        {
+            "/" when head.WantsRelayInfo => HttpResponses.Json(200, "OK", "application/nostr+json", _ctx.RelayInfo, headOnly),
+            "/health" => HttpResponses.Text(200, "OK", "ok\n"),
+            "/metrics" => HttpResponses.Text(200, "OK", _ctx.Metrics.Render(_ctx.Connections.Count), "X-Content-Type: prometheus\r\n"),
+            "/" => HttpResponses.Text(200, "OK", "This is a Nostr relay. Connect with a Nostr client over WebSocket.\n"),
+            _ => HttpResponses.Text(404, "Not Found", "not found\n"),
+        };
+        await SendRawAsync(response);
+        return false;
+    }
+}

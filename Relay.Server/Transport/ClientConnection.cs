@@ -1,0 +1,158 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Relay.Server.Subscriptions;
+using Relay.Server.WebSockets;
+
+namespace Relay.Server.Transport;
+
+internal enum ConnectionState : byte { Handshake, WebSocket, Closing, Closed }
+
+/// One accepted socket: an HTTP/1.1 head, then either a plain response or a WebSocket session.
+/// This file owns the socket and the outbound queue; the head is handled in
+/// ClientConnection.Http.cs and the frame loop in ClientConnection.WebSocket.cs.
+internal sealed partial class ClientConnection
+{
+    private static long s_nextId;
+
+    private readonly Socket _socket;
+    private readonly ConnectionContext _ctx;
+    private readonly PipeReader _input;
+    private readonly Channel<byte[]> _outbox = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private long _queuedBytes;
+    private volatile bool _dropQueued;       // set when closing a slow reader: skip what's queued, send the close
+    private int _closeStarted;
+    private readonly CancellationTokenSource _aborted = new();
+
+    public long Id { get; } = Interlocked.Increment(ref s_nextId);
+    public IPAddress RemoteAddress { get; private set; }
+    public ConnectionState State { get; private set; } = ConnectionState.Handshake;
+    public long StartedAt { get; } = Environment.TickCount64;
+    public long LastReceivedAt { get; private set; } = Environment.TickCount64;
+    public long LastPingAt { get; set; } = Environment.TickCount64;
+
+    /// Open subscriptions by id. Touched only by this connection's receive loop (and its cleanup).
+    public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+    /// Cancelled when the connection goes away: queries and waits of this connection stop.
+    public CancellationToken Aborted => _aborted.Token;
+
+    public ClientConnection(Socket socket, ConnectionContext ctx)
+    {
+        _socket = socket;
+        _ctx = ctx;
+        RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
+            new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024));
+    }
+
+    public async Task RunAsync()
+    {
+        try
+        {
+            if (await HandleHttpAsync()) await RunWebSocketAsync();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Peer reset, timeout or our own abort: expected, not a bug.
+        }
+        catch (Exception e)
+        {
+            _ctx.Log.ConnectionFailed(e, Id);
+        }
+        finally
+        {
+            await CleanupAsync();
+        }
+    }
+
+    /// Queues a complete frame. Never blocks; a reader that falls too far behind is closed.
+    public bool Send(byte[] frame)
+    {
+        if (State is ConnectionState.Closing or ConnectionState.Closed) return false;
+        if (Interlocked.Add(ref _queuedBytes, frame.Length) > _ctx.Options.MaxSendQueueBytes)
+        {
+            _ctx.Metrics.SlowReadersClosed.Increment();
+            Close(CloseCodes.PolicyViolation, "slow reader: too much unsent data", dropQueued: true);
+            return false;
+        }
+        return _outbox.Writer.TryWrite(frame);
+    }
+
+    /// Starts the close handshake (RFC 6455 §7.1.2): our close frame goes last, then the socket's
+    /// send side is shut; the receive loop ends when the peer answers or the watchdog fires.
+    public void Close(ushort code, string reason, bool dropQueued = false)
+    {
+        if (Interlocked.Exchange(ref _closeStarted, 1) != 0) return;
+        if (State == ConnectionState.WebSocket)
+        {
+            _dropQueued = dropQueued;
+            _outbox.Writer.TryWrite(FrameWriter.Close(code, reason));
+        }
+        State = ConnectionState.Closing;
+        _outbox.Writer.TryComplete();
+        _ = AbortAfterAsync(TimeSpan.FromSeconds(2));
+    }
+
+    /// Drops the connection at once (no close handshake).
+    public void Abort()
+    {
+        State = ConnectionState.Closing;
+        _outbox.Writer.TryComplete();
+        try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
+        _socket.Dispose();
+    }
+
+    private async Task AbortAfterAsync(TimeSpan delay)
+    {
+        await Task.Delay(delay);
+        if (State != ConnectionState.Closed) Abort();
+    }
+
+    private async Task SendLoopAsync()
+    {
+        var batch = new List<ArraySegment<byte>>(64);
+        var reader = _outbox.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync())
+            {
+                // Gather what is queued into one scatter-gather send.
+                var bytes = 0;
+                while (batch.Count < 64 && bytes < 256 * 1024 && reader.TryRead(out var frame))
+                {
+                    if (_dropQueued && (frame[0] & 0x0F) != (byte)WebSocketOpcode.Close) { Interlocked.Add(ref _queuedBytes, -frame.Length); continue; }
+                    batch.Add(frame);
+                    bytes += frame.Length;
+                }
+                if (batch.Count == 0) continue;
+                await _socket.SendAsync(batch, SocketFlags.None);
+                Interlocked.Add(ref _queuedBytes, -bytes);
+                batch.Clear();
+            }
+            if (State == ConnectionState.Closing) _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            Abort();
+        }
+    }
+
+    private async Task SendRawAsync(byte[] bytes)
+    {
+        await _socket.SendAsync(bytes, SocketFlags.None);
+    }
+
+    private async Task CleanupAsync()
+    {
+        State = ConnectionState.Closed;
+        _outbox.Writer.TryComplete();
+        try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
+        foreach (var sub in Subscriptions.Values) _ctx.Subscriptions.Remove(sub);
+        Subscriptions.Clear();
+        await _input.CompleteAsync();
+        _socket.Dispose();
+        _ctx.Connections.Remove(this);
+    }
+}

@@ -1,0 +1,73 @@
+using System.Net;
+using System.Net.Sockets;
+using Relay.Server.Http;
+
+namespace Relay.Server.Transport;
+
+/// The accept loop: one socket per client, each run on its own task.
+internal sealed class Listener(ConnectionContext ctx) : IDisposable
+{
+    private Socket? _socket;
+    private Task? _loop;
+
+    public int Port { get; private set; }
+
+    public void Start(string host, int port)
+    {
+        var address = host is "*" or "" ? IPAddress.Any : IPAddress.Parse(host);
+        _socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _socket.Bind(new IPEndPoint(address, port));
+        _socket.Listen(1024);
+        Port = ((IPEndPoint)_socket.LocalEndPoint!).Port;
+        _loop = AcceptLoopAsync(_socket);
+    }
+
+    private async Task AcceptLoopAsync(Socket listen)
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await listen.AcceptAsync();
+            }
+            catch (ObjectDisposedException) { return; }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted) { return; }
+            catch (SocketException e)
+            {
+                // Transient (peer reset before accept) or resource pressure (EMFILE): back off briefly.
+                ctx.Log.AcceptFailed(e.SocketErrorCode.ToString());
+                await Task.Delay(50);
+                continue;
+            }
+            client.NoDelay = true;
+            if (ctx.Connections.Count >= ctx.Options.MaxConnections)
+            {
+                ctx.Metrics.ConnectionsRefused.Increment();
+                _ = RefuseAsync(client);
+                continue;
+            }
+            var conn = new ClientConnection(client, ctx);
+            ctx.Connections.Add(conn);
+            _ = Task.Run(conn.RunAsync);
+        }
+    }
+
+    private static async Task RefuseAsync(Socket client)
+    {
+        using (client)
+        {
+            try { await client.SendAsync(HttpResponses.Text(503, "Service Unavailable", "too many connections\n", "Retry-After: 10\r\n"), SocketFlags.None); }
+            catch (SocketException) { }
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        _socket?.Dispose();
+        if (_loop is not null) await _loop;
+    }
+
+    public void Dispose() => _socket?.Dispose();
+}

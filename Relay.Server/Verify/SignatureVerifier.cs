@@ -1,0 +1,82 @@
+using System.Threading.Channels;
+using Relay.Server.Fanout;
+using Relay.Server.Ingest;
+using Relay.Server.Observability;
+using Relay.Server.Protocol;
+using Relay.Storage.Model;
+using Secp256k1Net;
+
+namespace Relay.Server.Verify;
+
+/// BIP-340 signature checks on worker threads (one per core by default), each with its own
+/// libsecp256k1 context, fed by a bounded queue so socket loops never run the maths.
+/// Valid ephemeral events go straight to the bus; the rest go on to the writer.
+internal sealed class SignatureVerifier(
+    ChannelReader<IngestJob> queue, ChannelWriter<IngestJob> writeQueue, IEventBus bus,
+    EventIngester ingester, RelayMetrics metrics, int workers)
+{
+    private Task[] _workers = [];
+
+    public void Start()
+    {
+        _workers = new Task[workers];
+        for (var i = 0; i < workers; i++) _workers[i] = Task.Factory.StartNew(RunAsync, TaskCreationOptions.LongRunning).Unwrap();
+    }
+
+    private async Task RunAsync()
+    {
+        using var secp = new Secp256k1();
+        await foreach (var job in queue.ReadAllAsync())
+        {
+            var e = job.Event;
+            if (!Verify(secp, e))
+            {
+                metrics.EventsRejected.Increment();
+                ingester.Done(e.Id, stored: false);
+                job.Connection.Send(Replies.Ok(e.Id, false, "invalid: bad signature"));
+                continue;
+            }
+            if (e.Class == KindClass.Ephemeral)
+            {
+                metrics.EventsEphemeral.Increment();
+                bus.Publish(e);
+                ingester.Done(e.Id, stored: false);
+                job.Connection.Send(Replies.Ok(e.Id, true, ""));
+                continue;
+            }
+            await writeQueue.WriteAsync(job);
+        }
+    }
+
+    public static bool Verify(Secp256k1 secp, NostrEvent e)
+    {
+        Span<byte> pubkey = stackalloc byte[32];
+        Span<byte> xonly = stackalloc byte[64];
+        Span<byte> id = stackalloc byte[32];
+        Span<byte> sig = stackalloc byte[64];
+        Convert.FromHexString(e.Pubkey, pubkey, out _, out _);
+        Convert.FromHexString(e.Id, id, out _, out _);
+        Convert.FromHexString(e.Sig, sig, out _, out _);
+        return secp.XonlyPubkeyParse(xonly, pubkey) && secp.SchnorrsigVerify(sig, id, xonly);
+    }
+
+    /// The package loads libsecp256k1.so from beside the binary; without it, the system's copy
+    /// (too old on Debian 12) fails on first use. Check once at start-up with a known signature.
+    public static string? CheckLibrary()
+    {
+        try
+        {
+            using var secp = new Secp256k1();
+            var e = EventParser.TryParse(KnownGoodEvent, out _)!;
+            return Verify(secp, e) ? null : "libsecp256k1 rejected a known-good signature";
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException or BadImageFormatException)
+        {
+            return $"libsecp256k1 could not be loaded ({ex.Message}); keep libsecp256k1.so beside the relay binary";
+        }
+    }
+
+    private static ReadOnlySpan<byte> KnownGoodEvent => KnownGood.Event;
+
+    public async Task StopAsync() => await Task.WhenAll(_workers);
+}

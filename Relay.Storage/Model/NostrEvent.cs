@@ -1,0 +1,50 @@
+namespace Relay.Storage.Model;
+
+/// A validated event: the fields the relay filters on, plus the compact JSON it stores and sends.
+/// Built only by <see cref="EventParser"/>, which has checked shapes and the id (not the signature).
+public sealed class NostrEvent
+{
+    public required string Id { get; init; }          // 64 lowercase hex
+    public required string Pubkey { get; init; }      // 64 lowercase hex
+    public required string Sig { get; init; }         // 128 lowercase hex
+    public required long CreatedAt { get; init; }
+    public required int Kind { get; init; }
+    public required string[][] Tags { get; init; }
+    /// Compact JSON object as stored and sent back to clients; never re-serialised.
+    public required byte[] Raw { get; init; }
+
+    public KindClass Class => Kinds.Classify(Kind);
+
+    /// The first value of the first `d` tag, "" when absent (NIP-01 addressable key).
+    public string DTag
+    {
+        get
+        {
+            foreach (var t in Tags)
+                if (t.Length >= 1 && t[0] == "d") return t.Length >= 2 ? t[1] : "";
+            return "";
+        }
+    }
+
+    /// NIP-40 expiration timestamp, or null.
+    public long? Expiration
+    {
+        get
+        {
+            foreach (var t in Tags)
+                if (t.Length >= 2 && t[0] == "expiration" && long.TryParse(t[1], out var at)) return at;
+            return null;
+        }
+    }
+
+    /// Single-letter tags with a value: the ones NIP-01 filters can select by (`#e`, `#p`, ...).
+    public IEnumerable<(char Name, string Value)> IndexedTags()
+    {
+        foreach (var t in Tags)
+            if (t.Length >= 2 && t[0].Length == 1 && char.IsAsciiLetter(t[0][0])) yield return (t[0][0], t[1]);
+    }
+
+    public byte[] IdBytes() => Convert.FromHexString(Id);
+    public byte[] PubkeyBytes() => Convert.FromHexString(Pubkey);
+    public byte[] SigBytes() => Convert.FromHexString(Sig);
+}
