@@ -39,8 +39,21 @@ internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJo
             conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
             return;
         }
-        // A full queue makes this wait, which stops this connection's reads: back-pressure, no drops.
-        await verifyQueue.WriteAsync(new IngestJob(conn, e), conn.Aborted);
+        try
+        {
+            // A full queue makes this wait, which stops this connection's reads: back-pressure, no drops.
+            await verifyQueue.WriteAsync(new IngestJob(conn, e), conn.Aborted);
+        }
+        catch (OperationCanceledException)
+        {
+            Done(e.Id, stored: false);   // the connection went away while waiting
+            throw;
+        }
+        catch (ChannelClosedException)
+        {
+            Done(e.Id, stored: false);
+            conn.Send(Replies.Ok(e.Id, false, "error: the relay is shutting down, try again later"));
+        }
     }
 
     /// Called once the event's fate is known; <paramref name="stored"/> remembers it as seen.

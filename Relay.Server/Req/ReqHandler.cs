@@ -46,11 +46,11 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             await _queries.WaitAsync(ct);
             try
             {
-                var n = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), raw =>
+                var n = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), async raw =>
                 {
                     sent.Add(IdOf(raw));
+                    await conn.WaitForSendSpaceAsync(ct);
                     conn.Send(Replies.Event(sub.SubIdJson, raw));
-                    return ValueTask.CompletedTask;
                 }, ct);
                 metrics.StoredEventsSent.Add(n);
             }

@@ -80,6 +80,18 @@ internal sealed partial class ClientConnection
         return _outbox.Writer.TryWrite(frame);
     }
 
+    /// Bytes queued but not yet handed to the socket.
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
+    /// Waits until the outbound queue is below half its cap. Stored query results use this, so a
+    /// large REQ answer is paced by the reader instead of tripping the slow-reader limit.
+    public async ValueTask WaitForSendSpaceAsync(CancellationToken ct)
+    {
+        var limit = _ctx.Options.MaxSendQueueBytes / 2;
+        while (QueuedBytes > limit && State == ConnectionState.WebSocket)
+            await Task.Delay(5, ct);
+    }
+
     /// Starts the close handshake (RFC 6455 §7.1.2): our close frame goes last, then the socket's
     /// send side is shut; the receive loop ends when the peer answers or the watchdog fires.
     public void Close(ushort code, string reason, bool dropQueued = false)
