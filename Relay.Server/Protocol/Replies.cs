@@ -21,6 +21,22 @@ internal static class Replies
         return frame;
     }
 
+    private static readonly byte[] CloseBracket = [(byte)']'];
+
+    /// The same message as <see cref="Event"/>, but sharing <paramref name="raw"/> instead of
+    /// copying it: fan-out to many subscribers allocates only each one's small head.
+    public static OutboundFrame SharedEvent(byte[] subIdJson, byte[] raw)
+    {
+        var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + raw.Length + 1;
+        var header = FrameWriter.HeaderLength(payload);
+        var head = new byte[header + "[\"EVENT\","u8.Length + subIdJson.Length + 1];
+        var span = head.AsSpan(FrameWriter.WriteHeader(head, WebSocketOpcode.Text, payload));
+        "[\"EVENT\","u8.CopyTo(span); span = span["[\"EVENT\","u8.Length..];
+        subIdJson.CopyTo(span); span = span[subIdJson.Length..];
+        span[0] = (byte)',';
+        return new OutboundFrame(head, raw, CloseBracket);
+    }
+
     public static byte[] Ok(string eventId, bool accepted, string message) => Build(w =>
     {
         w.Write("[\"OK\",\""u8);

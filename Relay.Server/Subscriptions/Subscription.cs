@@ -54,7 +54,7 @@ internal sealed class Subscription
                 pending.Add(e);
                 return false;
             }
-            return Connection.Send(Replies.Event(SubIdJson, e.Raw));
+            return Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw));
         }
     }
 
@@ -66,7 +66,7 @@ internal sealed class Subscription
             if (_closed || _pending is null) return 0;
             var n = 0;
             foreach (var e in _pending)
-                if (!sentIds.Contains(e.Id) && Connection.Send(Replies.Event(SubIdJson, e.Raw))) n++;
+                if (!sentIds.Contains(e.Id) && Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw))) n++;
             _pending = null;
             return n;
         }

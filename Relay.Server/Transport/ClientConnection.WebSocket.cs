@@ -163,7 +163,8 @@ internal sealed partial class ClientConnection
             return;
         }
         var message = _ctx.Parser.Parse(_message.AsSpan(0, _messageLength));
-        ShrinkMessageBuffer();
+        // Between messages the connection holds no buffer (renting again is cheap; idle memory is not).
+        ReturnMessageBuffer();
         await _ctx.Handler.HandleAsync(this, message);
     }
 
@@ -174,12 +175,6 @@ internal sealed partial class ClientConnection
         _message.AsSpan(0, _messageLength).CopyTo(bigger);
         ReturnMessageBuffer();
         _message = bigger;
-    }
-
-    /// Idle connections shouldn't pin a large buffer: keep small ones, return big ones.
-    private void ShrinkMessageBuffer()
-    {
-        if (_message.Length > 64 * 1024) ReturnMessageBuffer();
     }
 
     private void ReturnMessageBuffer()

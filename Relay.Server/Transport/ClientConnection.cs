@@ -19,7 +19,7 @@ internal sealed partial class ClientConnection
     private readonly Socket _socket;
     private readonly ConnectionContext _ctx;
     private readonly PipeReader _input;
-    private readonly Channel<byte[]> _outbox = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<OutboundFrame> _outbox = Channel.CreateUnbounded<OutboundFrame>(new UnboundedChannelOptions { SingleReader = true });
     private long _queuedBytes;
     private volatile bool _dropQueued;       // set when closing a slow reader: skip what's queued, send the close
     private int _closeStarted;
@@ -43,8 +43,10 @@ internal sealed partial class ClientConnection
         _socket = socket;
         _ctx = ctx;
         RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        // Zero-byte reads: an idle connection waits for data without holding a buffer, which is
+        // most of what 10,000 idle subscribers would otherwise cost.
         _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
-            new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024));
+            new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, useZeroByteReads: true));
     }
 
     public async Task RunAsync()
@@ -68,7 +70,10 @@ internal sealed partial class ClientConnection
     }
 
     /// Queues a complete frame. Never blocks; a reader that falls too far behind is closed.
-    public bool Send(byte[] frame)
+    public bool Send(byte[] frame) => Send(new OutboundFrame(frame));
+
+    /// Queues a frame made of parts (e.g. a per-subscription head and a shared event body).
+    public bool Send(OutboundFrame frame)
     {
         if (State is ConnectionState.Closing or ConnectionState.Closed) return false;
         if (Interlocked.Add(ref _queuedBytes, frame.Length) > _ctx.Options.MaxSendQueueBytes)
@@ -100,7 +105,7 @@ internal sealed partial class ClientConnection
         if (State == ConnectionState.WebSocket)
         {
             _dropQueued = dropQueued;
-            _outbox.Writer.TryWrite(FrameWriter.Close(code, reason));
+            _outbox.Writer.TryWrite(new OutboundFrame(FrameWriter.Close(code, reason)));
         }
         State = ConnectionState.Closing;
         _outbox.Writer.TryComplete();
@@ -134,8 +139,8 @@ internal sealed partial class ClientConnection
                 var bytes = 0;
                 while (batch.Count < 64 && bytes < 256 * 1024 && reader.TryRead(out var frame))
                 {
-                    if (_dropQueued && (frame[0] & 0x0F) != (byte)WebSocketOpcode.Close) { Interlocked.Add(ref _queuedBytes, -frame.Length); continue; }
-                    batch.Add(frame);
+                    if (_dropQueued && !frame.IsClose) { Interlocked.Add(ref _queuedBytes, -frame.Length); continue; }
+                    frame.AddTo(batch);
                     bytes += frame.Length;
                 }
                 if (batch.Count == 0) continue;
