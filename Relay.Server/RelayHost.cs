@@ -50,7 +50,7 @@ internal sealed class RelayHost : IAsyncDisposable
         _writeQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(Math.Max(4 * options.WriteBatchSize, 1024)) { SingleReader = true });
         _bus = new LocalEventBus(Subscriptions, Metrics);
         var ingester = new EventIngester(options, _verifyQueue.Writer, Metrics);
-        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _bus, ingester, Metrics, options.VerifyWorkers);
+        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _bus, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
         _writer = new EventWriter(db);
         _batcher = new WriteBatcher(_writeQueue.Reader, _writer, _bus, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
         var reqs = new ReqHandler(db, Subscriptions, options, Metrics, _log);
@@ -65,6 +65,20 @@ internal sealed class RelayHost : IAsyncDisposable
             Handler = new MessageHandler(ingester, reqs),
             RelayInfo = RelayInfoDocument.Build(options, Version),
         });
+    }
+
+    /// Ids of a verify batch already in the database. If the database is unreachable the batch
+    /// is verified anyway; the writer then reports the true outcome (or the failure).
+    private async ValueTask<HashSet<string>> StoredIdsAsync(IReadOnlyList<IngestJob> jobs)
+    {
+        try
+        {
+            return await EventQuery.FindStoredAsync(_db, jobs.Select(j => j.Event.Id));
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return [];
+        }
     }
 
     /// Checks libsecp256k1, migrates the database, starts every stage and listens.

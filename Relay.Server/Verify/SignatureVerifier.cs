@@ -13,7 +13,8 @@ namespace Relay.Server.Verify;
 /// Valid ephemeral events go straight to the bus; the rest go on to the writer.
 internal sealed class SignatureVerifier(
     ChannelReader<IngestJob> queue, ChannelWriter<IngestJob> writeQueue, IEventBus bus,
-    EventIngester ingester, RelayMetrics metrics, int workers)
+    EventIngester ingester, RelayMetrics metrics, int workers,
+    Func<IReadOnlyList<IngestJob>, ValueTask<HashSet<string>>> storedIds)
 {
     private Task[] _workers = [];
 
@@ -23,28 +24,44 @@ internal sealed class SignatureVerifier(
         for (var i = 0; i < workers; i++) _workers[i] = Task.Factory.StartNew(RunAsync, TaskCreationOptions.LongRunning).Unwrap();
     }
 
+    /// Events taken from the queue at a time: one database look-up covers the whole batch.
+    private const int BatchSize = 64;
+
     private async Task RunAsync()
     {
         using var secp = new Secp256k1();
-        await foreach (var job in queue.ReadAllAsync())
+        var batch = new List<IngestJob>(BatchSize);
+        while (await queue.WaitToReadAsync())
         {
-            var e = job.Event;
-            if (!Verify(secp, e))
+            while (batch.Count < BatchSize && queue.TryRead(out var job)) batch.Add(job);
+            if (batch.Count == 0) continue;
+            // Re-broadcasts of old events are common: answer them without the signature check.
+            var stored = await storedIds(batch);
+            foreach (var job in batch)
             {
-                metrics.EventsRejected.Increment();
-                ingester.Done(e.Id, stored: false);
-                job.Connection.Send(Replies.Ok(e.Id, false, "invalid: bad signature"));
-                continue;
+                var e = job.Event;
+                if (stored.Contains(e.Id))
+                {
+                    metrics.EventsDuplicate.Increment();
+                    ingester.Done(e.Id, stored: true);
+                    job.Connection.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
+                }
+                else if (!Verify(secp, e))
+                {
+                    metrics.EventsRejected.Increment();
+                    ingester.Done(e.Id, stored: false);
+                    job.Connection.Send(Replies.Ok(e.Id, false, "invalid: bad signature"));
+                }
+                else if (e.Class == KindClass.Ephemeral)
+                {
+                    metrics.EventsEphemeral.Increment();
+                    bus.Publish(e);
+                    ingester.Done(e.Id, stored: false);
+                    job.Connection.Send(Replies.Ok(e.Id, true, ""));
+                }
+                else await writeQueue.WriteAsync(job);
             }
-            if (e.Class == KindClass.Ephemeral)
-            {
-                metrics.EventsEphemeral.Increment();
-                bus.Publish(e);
-                ingester.Done(e.Id, stored: false);
-                job.Connection.Send(Replies.Ok(e.Id, true, ""));
-                continue;
-            }
-            await writeQueue.WriteAsync(job);
+            batch.Clear();
         }
     }
 

@@ -74,4 +74,15 @@ public static class EventQuery
         }
         return n;
     }
+
+    /// Which of these ids are already stored (one index look-up for the whole list).
+    public static async Task<HashSet<string>> FindStoredAsync(NpgsqlDataSource db, IEnumerable<string> ids, CancellationToken ct = default)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        await using var cmd = db.CreateCommand("SELECT id FROM events WHERE id = ANY($1)");
+        cmd.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = ids.Select(Convert.FromHexString).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) found.Add(Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(0)));
+        return found;
+    }
 }
