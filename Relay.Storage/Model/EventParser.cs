@@ -10,6 +10,8 @@ public static class EventParser
 {
     public const int MaxTags = 2500;
 
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
+
     /// Reader positioned on the event's StartObject; on return it is on the matching EndObject.
     /// Returns null and a client-facing reason (without the "invalid: " prefix) on failure.
     public static NostrEvent? TryParse(ref Utf8JsonReader reader, out string? error)
@@ -66,7 +68,10 @@ public static class EventParser
             return null;
         }
 
-        var writer = new ArrayBufferWriter<byte>(256 + content.Length);
+        // One scratch writer per thread: parsing is synchronous, and the id preimage and the
+        // compact JSON are the same size class for every event, so nothing is allocated but Raw.
+        var writer = t_scratch ??= new ArrayBufferWriter<byte>(4096);
+        writer.ResetWrittenCount();
         CanonicalJson.WriteIdPreimage(writer, pubkey, createdAt.Value, kind.Value, tags, content);
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(writer.WrittenSpan, hash);
