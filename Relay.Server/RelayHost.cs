@@ -33,26 +33,33 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly WriteBatcher _batcher;
     private readonly EventWriter _writer;
     private readonly LocalEventBus _bus;
+    private readonly IEventBus _publisher;
+    private readonly RedisEventBus? _redis;
     private int _stopped;
 
-    public RelayMetrics Metrics { get; } = new();
-    public SubscriptionIndex Subscriptions { get; } = new();
+    public RelayMetrics Metrics { get; }
+    public SubscriptionIndex Subscriptions { get; }
     public int Port => _listener.Port;
     public NpgsqlDataSource Database => _db;
 
-    private RelayHost(RelayOptions options, ILoggerFactory loggers, NpgsqlDataSource db)
+    private RelayHost(RelayOptions options, RelayLog log, NpgsqlDataSource db, RelayMetrics metrics, SubscriptionIndex index,
+        LocalEventBus bus, RedisEventBus? redis)
     {
         _options = options;
-        _log = new RelayLog(loggers.CreateLogger("relay"));
+        _log = log;
         _db = db;
+        Metrics = metrics;
+        Subscriptions = index;
+        _bus = bus;
+        _redis = redis;
+        _publisher = (IEventBus?)redis ?? bus;
         _connections = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
         _verifyQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(16_384) { SingleWriter = false, SingleReader = false });
         _writeQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(Math.Max(4 * options.WriteBatchSize, 1024)) { SingleReader = true });
-        _bus = new LocalEventBus(Subscriptions, Metrics);
         var ingester = new EventIngester(options, _verifyQueue.Writer, Metrics);
-        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _bus, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
+        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _publisher, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
         _writer = new EventWriter(db);
-        _batcher = new WriteBatcher(_writeQueue.Reader, _writer, _bus, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
+        _batcher = new WriteBatcher(_writeQueue.Reader, _writer, _publisher, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
         var reqs = new ReqHandler(db, Subscriptions, options, Metrics, _log);
         _listener = new Listener(new ConnectionContext
         {
@@ -93,9 +100,19 @@ internal sealed class RelayHost : IAsyncDisposable
         var db = builder.Build();
         try
         {
+            var log = new RelayLog(loggers.CreateLogger("relay"));
             var applied = await Migrator.ApplyAsync(db, ct);
-            var host = new RelayHost(options, loggers, db);
-            if (applied > 0) host._log.Migrated(applied);
+            if (applied > 0) log.Migrated(applied);
+            var metrics = new RelayMetrics();
+            var index = new SubscriptionIndex();
+            var bus = new LocalEventBus(index, metrics);
+            RedisEventBus? redis = null;
+            if (options.RedisUrl is { } redisUrl)
+            {
+                redis = await RedisEventBus.ConnectAsync(redisUrl, options.RedisChannel, bus, log);
+                log.RedisJoined(options.RedisChannel);
+            }
+            var host = new RelayHost(options, log, db, metrics, index, bus, redis);
             host._bus.Start();
             host._batcher.Start();
             host._verifier.Start();
@@ -120,6 +137,7 @@ internal sealed class RelayHost : IAsyncDisposable
         await _verifier.StopAsync();
         _writeQueue.Writer.TryComplete();
         await _batcher.StopAsync();
+        if (_redis is not null) await _redis.DisposeAsync();
         await _bus.StopAsync();
         foreach (var c in _connections.All) c.Close(WebSockets.CloseCodes.GoingAway, "relay shutting down");
         var deadline = Environment.TickCount64 + 3000;

@@ -20,6 +20,8 @@ internal static class OptionsLoader
             or POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB (nostpy)
           POOL_SIZE             --pool-size     PostgreSQL connections (default 20)
           RELAY_URL             --relay-url     public wss:// URL of this relay
+          REDIS_URL             --redis-url     redis://[:password@]host:port (unset: single node)
+          REDIS_CHANNEL                         pub/sub channel shared by the relays (default nostr-relay:events)
           RELAY_NAME or NOSTPY_DOMAIN           NIP-11 name
           RELAY_DESCRIPTION                     NIP-11 description
           ADMIN_PUBKEY                          NIP-11 pubkey (hex)
@@ -73,6 +75,8 @@ internal static class OptionsLoader
             Port = Int("RELAY_PORT", defaults.Port, 0, 65535),
             DatabaseUrl = DatabaseUrlFrom(Get) ?? throw new OptionsException("set DATABASE_URL (postgres://user:pass@host:port/db) or POSTGRES_HOST/POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB"),
             DatabasePoolSize = Int("POOL_SIZE", defaults.DatabasePoolSize, 2, 1000),
+            RedisUrl = Get("REDIS_URL"),
+            RedisChannel = Get("REDIS_CHANNEL") ?? defaults.RedisChannel,
             RelayUrl = Get("RELAY_URL") ?? (Get("NOSTPY_DOMAIN") is { } d ? $"wss://{d}" : null),
             Name = name,
             Description = Get("RELAY_DESCRIPTION") ?? defaults.Description,

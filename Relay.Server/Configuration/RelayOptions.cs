@@ -8,6 +8,9 @@ internal sealed record RelayOptions
     public required string DatabaseUrl { get; init; }
     public int DatabasePoolSize { get; init; } = 20;
     public string? RelayUrl { get; init; }
+    /// Unset: single node. Set: live events travel between relay processes through Redis pub/sub.
+    public string? RedisUrl { get; init; }
+    public string RedisChannel { get; init; } = "nostr-relay:events";
 
     // NIP-11 document
     public string Name { get; init; } = "relay";

@@ -37,7 +37,8 @@ internal sealed class HttpRequestHead
         var reader = new SequenceReader<byte>(input);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> headBytes, "\r\n\r\n"u8, advancePastDelimiter: true))
         {
-            if (input.Length > MaxHeadBytes) { error = HeadError.TooLarge; return true; }
+            // + 3: a head of exactly the limit may still be waiting for the last bytes of its "\r\n\r\n".
+            if (input.Length > MaxHeadBytes + 3) { error = HeadError.TooLarge; return true; }
             return false;
         }
         consumed = reader.Consumed;

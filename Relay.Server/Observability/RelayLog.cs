@@ -23,6 +23,12 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(1002, LogLevel.Warning, "Accept failed: {Error}")]
     public partial void AcceptFailed(string error);
 
+    [LoggerMessage(3001, LogLevel.Warning, "Redis unavailable, live events reach this node's subscribers only: {Error}")]
+    public partial void RedisUnavailable(string error);
+
+    [LoggerMessage(3002, LogLevel.Information, "Joined other relays through Redis channel {Channel}")]
+    public partial void RedisJoined(string channel);
+
     [LoggerMessage(5001, LogLevel.Error, "Writing a batch of {Count} event(s) failed")]
     public partial void WriteFailed(Exception e, int count);
 

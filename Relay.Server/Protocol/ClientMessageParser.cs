@@ -25,7 +25,16 @@ internal sealed class ClientMessageParser(int maxSubIdLength, int maxFilters)
 
     private ClientMessage ParseCore(ReadOnlySpan<byte> json)
     {
-        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 16 });
+        var message = ParseArray(json, out var reader);
+        // Anything after the closing ']' (a second message, stray brackets) makes the whole text
+        // malformed; Read throws for non-whitespace trailing content.
+        if (message.IsValid && reader.Read()) return new ClientMessage { Type = message.Type, Error = "invalid: malformed JSON" };
+        return message;
+    }
+
+    private ClientMessage ParseArray(ReadOnlySpan<byte> json, out Utf8JsonReader reader)
+    {
+        reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 16 });
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
             return new ClientMessage { Error = "invalid: message must be a JSON array" };
         if (!reader.Read() || reader.TokenType != JsonTokenType.String)

@@ -24,7 +24,8 @@ internal static class CloseCodes
     public const ushort InternalError = 1011;
     public const ushort TryAgainLater = 1013;
 
-    /// Codes a peer may send in a close frame (§7.4.1, §7.4.2): 1000–1003, 1007–1011, 3000–4999.
+    /// Codes a peer may send in a close frame (§7.4.1, §7.4.2): 1000–1003, 1007–1011 and the
+    /// IANA-registered 1012–1014, 3000–4999.
     public static bool IsValidReceived(ushort code) =>
         code is >= 1000 and <= 1003 or >= 1007 and <= 1014 or >= 3000 and <= 4999;
 }

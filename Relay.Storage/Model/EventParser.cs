@@ -51,6 +51,8 @@ public static class EventParser
                 {
                     if (reader.TokenType != JsonTokenType.String) { error = "content must be a string"; return null; }
                     content = ReadUtf8(ref reader);
+                    // Sockets check UTF-8 already; callers that hand in bytes directly (Redis, import) may not.
+                    if (!System.Text.Unicode.Utf8.IsValid(content)) { error = "content is not valid UTF-8"; return null; }
                 }
                 else reader.Skip();   // unknown fields are not part of the id; ignore them
             }

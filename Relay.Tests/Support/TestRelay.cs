@@ -8,6 +8,7 @@ namespace Relay.Tests.Support;
 internal sealed class TestRelay : IAsyncDisposable
 {
     private readonly TestDatabase _db;
+    private readonly bool _ownsDatabase;
     private bool _stopped;
 
     public RelayHost Host { get; }
@@ -16,21 +17,23 @@ internal sealed class TestRelay : IAsyncDisposable
     public Uri Url => new($"ws://127.0.0.1:{Port}");
     public TestDatabase Database => _db;
 
-    private TestRelay(TestDatabase db, RelayHost host, RelayOptions options)
+    private TestRelay(TestDatabase db, bool ownsDatabase, RelayHost host, RelayOptions options)
     {
         _db = db;
+        _ownsDatabase = ownsDatabase;
         Host = host;
         Options = options;
     }
 
-    /// <paramref name="configure"/> adjusts the options (limits, timeouts) for one test.
-    public static async Task<TestRelay> StartAsync(Func<RelayOptions, RelayOptions>? configure = null)
+    /// <paramref name="configure"/> adjusts the options (limits, timeouts) for one test. With
+    /// <paramref name="sharedDatabase"/>, several relays use one database (the caller drops it).
+    public static async Task<TestRelay> StartAsync(Func<RelayOptions, RelayOptions>? configure = null, TestDatabase? sharedDatabase = null)
     {
-        var db = await TestDatabase.CreateAsync();
+        var db = sharedDatabase ?? await TestDatabase.CreateAsync();
         var options = new RelayOptions { Host = "127.0.0.1", Port = 0, DatabaseUrl = db.Url, DatabasePoolSize = 10, RelayUrl = "ws://127.0.0.1" };
         if (configure is not null) options = configure(options);
         var host = await RelayHost.StartAsync(options, NullLoggerFactory.Instance);
-        return new TestRelay(db, host, options);
+        return new TestRelay(db, sharedDatabase is null, host, options);
     }
 
     public Task<RelayClient> ConnectAsync() => RelayClient.ConnectAsync(Url);
@@ -46,6 +49,6 @@ internal sealed class TestRelay : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        await _db.DisposeAsync();
+        if (_ownsDatabase) await _db.DisposeAsync();
     }
 }

@@ -1,0 +1,28 @@
+using BenchmarkDotNet.Attributes;
+using Relay.Server.Protocol;
+using Relay.Server.WebSockets;
+
+namespace Relay.Bench.WebSockets;
+
+/// Server frame building: the bare header (0 B); a whole EVENT frame in one array (header +
+/// payload); and the fan-out form that shares the stored JSON and allocates only the head.
+[MemoryDiagnoser]
+public class FrameWriterBench
+{
+    private readonly byte[] _header = new byte[FrameReader.MaxHeaderLength];
+    private readonly byte[] _subIdJson = Replies.SubIdJson("home-feed");
+    private readonly byte[] _raw = Samples.Kind1.Raw;
+
+    /// 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
+    [Benchmark]
+    [Arguments(100)]
+    [Arguments(2048)]
+    [Arguments(70_000)]
+    public int WriteHeader(int payloadLength) => FrameWriter.WriteHeader(_header, WebSocketOpcode.Text, payloadLength);
+
+    [Benchmark]
+    public byte[] RepliesEvent() => Replies.Event(_subIdJson, _raw);
+
+    [Benchmark]
+    public int RepliesSharedEvent() => Replies.SharedEvent(_subIdJson, _raw).Length;   // int: boxing the struct would add bytes
+}

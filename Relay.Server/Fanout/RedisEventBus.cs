@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+using Relay.Server.Observability;
+using Relay.Storage.Model;
+using StackExchange.Redis;
+
+namespace Relay.Server.Fanout;
+
+/// Joins several relay processes into one relay: every accepted event is delivered locally at
+/// once and PUBLISHed on a Redis channel; events other nodes publish arrive through SUBSCRIBE
+/// and go to the local index. A message carries the sender's node id first, so a node skips
+/// its own. If Redis goes away, local delivery goes on and StackExchange.Redis reconnects.
+internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
+{
+    private const int NodeIdLength = 16;
+    private readonly LocalEventBus _local;
+    private readonly ConnectionMultiplexer _redis;
+    private readonly ISubscriber _subscriber;
+    private readonly RedisChannel _channel;
+    private readonly byte[] _nodeId = RandomNumberGenerator.GetBytes(NodeIdLength);
+    private readonly RelayLog _log;
+
+    private RedisEventBus(LocalEventBus local, ConnectionMultiplexer redis, string channel, RelayLog log)
+    {
+        _local = local;
+        _redis = redis;
+        _subscriber = redis.GetSubscriber();
+        _channel = RedisChannel.Literal(channel);
+        _log = log;
+    }
+
+    public static async Task<RedisEventBus> ConnectAsync(string url, string channel, LocalEventBus local, RelayLog log)
+    {
+        var options = ConfigurationOptions.Parse(ToConfiguration(url));
+        options.AbortOnConnectFail = false;      // start (and keep serving locally) while Redis is down
+        options.ClientName = "nostr-relay";
+        var redis = await ConnectionMultiplexer.ConnectAsync(options);
+        var bus = new RedisEventBus(local, redis, channel, log);
+        await bus._subscriber.SubscribeAsync(bus._channel, (_, message) => bus.OnMessage(message));
+        return bus;
+    }
+
+    /// `redis://[:password@]host:port[/db]` or StackExchange.Redis's own `host:port,password=…`.
+    public static string ToConfiguration(string url)
+    {
+        if (!url.StartsWith("redis://", StringComparison.Ordinal) && !url.StartsWith("rediss://", StringComparison.Ordinal)) return url;
+        var uri = new Uri(url);
+        var config = $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)}";
+        if (uri.UserInfo.Length > 0)
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            if (parts.Length == 2) { if (parts[0].Length > 0) config += ",user=" + Uri.UnescapeDataString(parts[0]); config += ",password=" + Uri.UnescapeDataString(parts[1]); }
+            else config += ",password=" + Uri.UnescapeDataString(parts[0]);
+        }
+        if (uri.AbsolutePath.Trim('/') is { Length: > 0 } db) config += ",defaultDatabase=" + db;
+        if (uri.Scheme == "rediss") config += ",ssl=true";
+        return config;
+    }
+
+    public void Publish(NostrEvent e)
+    {
+        _local.Publish(e);
+        var message = new byte[NodeIdLength + e.Raw.Length];
+        _nodeId.CopyTo(message, 0);
+        e.Raw.CopyTo(message, NodeIdLength);
+        try
+        {
+            _subscriber.Publish(_channel, message, CommandFlags.FireAndForget);
+        }
+        catch (RedisConnectionException ex)
+        {
+            _log.RedisUnavailable(ex.Message);
+        }
+    }
+
+    private void OnMessage(RedisValue value)
+    {
+        var message = (byte[]?)value;
+        if (message is null || message.Length <= NodeIdLength || message.AsSpan(0, NodeIdLength).SequenceEqual(_nodeId)) return;
+        // Another node verified and stored it; parsing re-derives the fields the index needs.
+        if (EventParser.TryParse(message.AsSpan(NodeIdLength), out _) is { } e) _local.Publish(e);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _subscriber.UnsubscribeAllAsync();
+        await _redis.DisposeAsync();
+    }
+}
