@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Native AOT build. sdk:10.0 and runtime-deps:10.0 are both Ubuntu 24.04, so the binary's
+# glibc requirements match the runtime image.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends clang zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN dotnet publish Relay.Server/Relay.Server.csproj -c Release -r linux-x64 -o /app \
+ && test -x /app/relay \
+ && test -f /app/libsecp256k1.so \
+ && rm -f /app/*.dbg /app/*.pdb
+
+FROM mcr.microsoft.com/dotnet/runtime-deps:10.0 AS runtime
+WORKDIR /app
+# The relay binary and libsecp256k1.so (loaded from beside the binary).
+COPY --from=build /app/ /app/
+ENV RELAY_HOST=0.0.0.0 \
+    RELAY_PORT=8008
+# Non-root user provided by the .NET images (UID 1654).
+USER $APP_UID
+EXPOSE 8008
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["/app/relay", "health"]
+ENTRYPOINT ["/app/relay"]
