@@ -1,0 +1,169 @@
+using CsCheck;
+using Relay.Server.Subscriptions;
+using Relay.Storage.Model;
+
+namespace Relay.Tests.Subscriptions;
+
+/// The index must offer each live event to exactly the subscriptions a naive scan ("any filter
+/// of the subscription matches") picks, once each. What was offered is read from
+/// Subscription.LastOfferedSeq (set by Dispatch for each subscription it offers the event to)
+/// and from Dispatch's count (subscriptions whose connection took the EVENT frame).
+public sealed class SubscriptionIndexTests : IDisposable
+{
+    private static readonly string[] IdPool = [.. "01234".Select(c => new string(c, 64))];
+    private static readonly string[] KeyPool = [.. "abcd".Select(c => new string(c, 64))];
+    private static readonly int[] KindPool = [0, 1, 3, 7, 30023];
+    private static readonly string[] TagValues = ["x", "y", "", "ü", IdPool[0], KeyPool[0]];
+    private static readonly string[] EventTagNames = ["e", "p", "t", "E", "tt"];
+
+    private readonly LoopbackConnection _loopback = new();
+
+    public void Dispose() => _loopback.Dispose();
+
+    // ---- Generators ----
+
+    private static Gen<T> OneOf<T>(T[] pool) => Gen.Int[0, pool.Length - 1].Select(i => pool[i]);
+
+    private static readonly Gen<string[]> EventTag = Gen.Select(OneOf(EventTagNames), OneOf(TagValues), Gen.Int[0, 5], (name, value, shape) => shape switch
+    {
+        0 => [name],                             // no value: selects nothing
+        1 => [name, value, "wss://relay.example.com"],
+        _ => new[] { name, value },
+    });
+
+    private static readonly Gen<NostrEvent> Event = Gen.Select(OneOf(IdPool), OneOf(KeyPool), OneOf(KindPool), Gen.Long[100, 110], EventTag.Array[0, 4],
+        (id, pubkey, kind, at, tags) => new NostrEvent
+        {
+            Id = id, Pubkey = pubkey, Sig = new string('0', 128), CreatedAt = at, Kind = kind, Tags = tags,
+            Raw = System.Text.Encoding.UTF8.GetBytes($"{{\"id\":\"{id}\"}}"),
+        });
+
+    /// Null three times in four; otherwise 0–3 distinct values (an empty list matches nothing).
+    private static Gen<T[]?> Maybe<T>(Gen<T> value) =>
+        Gen.Frequency((3, Gen.Const((T[]?)null)), (1, value.Array[0, 3].Select(a => (T[]?)a.Distinct().ToArray())));
+
+    private static readonly Gen<long?> Bound = Gen.Frequency((3, Gen.Const((long?)null)), (1, Gen.Long[99, 111].Select(l => (long?)l)));
+
+    private static readonly Gen<(char, string[])[]> FilterTags =
+        Gen.Select(Gen.Char["eptE"], OneOf(TagValues).Array[0, 3], (name, values) => (name, values.Distinct().ToArray()))
+           .Array[0, 2].Select(ts => ts.DistinctBy(t => t.name).ToArray());
+
+    private static readonly Gen<NostrFilter> Filter = Gen.Select(
+        Maybe(OneOf(IdPool)), Maybe(OneOf(KeyPool)), Maybe(OneOf([.. KindPool, 42])), FilterTags, Bound, Bound,
+        (ids, authors, kinds, tags, since, until) => new NostrFilter { Ids = ids, Authors = authors, Kinds = kinds, Tags = tags, Since = since, Until = until });
+
+    // ---- Properties ----
+
+    [Fact]
+    public void Dispatch_offers_an_event_to_exactly_the_subscriptions_with_a_matching_filter()
+    {
+        Gen.Select(Filter.Array[1, 3].Array[1, 10], Event.Array[1, 25], Gen.Bool.Array[10]).Sample((filterSets, events, removeHalfway) =>
+        {
+            var index = new SubscriptionIndex();
+            var subs = filterSets.Select((fs, i) => new Subscription(_loopback.Connection, "s" + i, fs)).ToArray();
+            foreach (var s in subs)
+            {
+                index.Add(s);
+                Assert.Equal(0, s.GoLive([]));
+            }
+            Assert.Equal(subs.Length, index.Count);
+
+            var removed = new bool[subs.Length];
+            for (var i = 0; i < events.Length; i++)
+            {
+                if (i == events.Length / 2)
+                    for (var j = 0; j < subs.Length; j++)
+                        if (removeHalfway[j]) { index.Remove(subs[j]); removed[j] = true; }
+
+                var e = events[i];
+                var before = subs.Select(s => s.LastOfferedSeq).ToArray();
+                var delivered = index.Dispatch(e);
+                var offered = Enumerable.Range(0, subs.Length).Where(j => subs[j].LastOfferedSeq != before[j]).ToArray();
+                var expected = Enumerable.Range(0, subs.Length).Where(j => !removed[j] && subs[j].Filters.Any(f => f.Matches(e))).ToArray();
+                Assert.Equal(expected, offered);
+                Assert.Equal(expected.Length, delivered);
+            }
+            Assert.Equal(removed.Count(r => !r), index.Count);
+        }, iter: 300, print: t => Describe(t.Item1, t.Item2, t.Item3));
+    }
+
+    // ---- Examples ----
+
+    [Fact]
+    public void A_removed_subscription_is_offered_nothing()
+    {
+        var index = new SubscriptionIndex();
+        var kept = new Subscription(_loopback.Connection, "kept", [new NostrFilter { Kinds = [1] }]);
+        var gone = new Subscription(_loopback.Connection, "gone", [new NostrFilter { Kinds = [1] }, new NostrFilter { Authors = [KeyPool[0]] }, new NostrFilter()]);
+        foreach (var s in new[] { kept, gone }) { index.Add(s); s.GoLive([]); }
+        var e = NewEvent(IdPool[0], KeyPool[0], 1, [["t", "x"]]);
+
+        Assert.Equal(2, index.Dispatch(e));
+        index.Remove(gone);
+        var seq = gone.LastOfferedSeq;
+
+        Assert.Equal(1, index.Dispatch(e));
+        Assert.Equal(seq, gone.LastOfferedSeq);
+        Assert.Equal(1, index.Count);
+
+        index.Remove(kept);
+        Assert.Equal(0, index.Dispatch(e));
+        Assert.Equal(0, index.Count);
+    }
+
+    [Fact]
+    public void An_event_matching_several_filters_of_one_subscription_is_offered_once()
+    {
+        var index = new SubscriptionIndex();
+        NostrFilter[] filters =
+        [
+            new() { Ids = [IdPool[0]] }, new() { Authors = [KeyPool[0]] }, new() { Tags = [('t', ["x", "y"])] },
+            new() { Kinds = [1] }, new(),
+        ];
+        var a = new Subscription(_loopback.Connection, "a", filters);
+        var b = new Subscription(_loopback.Connection, "b", [new NostrFilter { Tags = [('t', ["x"])] }]);
+        foreach (var s in new[] { a, b }) { index.Add(s); s.GoLive([]); }
+
+        // The event's tags hit the same index entries more than once.
+        var e = NewEvent(IdPool[0], KeyPool[0], 1, [["t", "x"], ["t", "x"], ["t", "y"]]);
+        Assert.Equal(2, index.Dispatch(e));
+        Assert.Equal(2, index.Dispatch(e));   // a second, separate dispatch is offered again
+    }
+
+    [Fact]
+    public void Events_offered_during_the_stored_query_are_sent_at_go_live_unless_the_query_sent_them()
+    {
+        var index = new SubscriptionIndex();
+        var sub = new Subscription(_loopback.Connection, "s", [new NostrFilter { Kinds = [1] }]);
+        index.Add(sub);
+        var sentByQuery = NewEvent(IdPool[0], KeyPool[0], 1, []);
+        var onlyLive = NewEvent(IdPool[1], KeyPool[0], 1, []);
+
+        Assert.Equal(0, index.Dispatch(sentByQuery));   // held, not yet sent
+        Assert.Equal(0, index.Dispatch(onlyLive));
+        Assert.Equal(1, sub.GoLive([sentByQuery.Id]));
+        Assert.Equal(1, index.Dispatch(onlyLive));      // live now: sent at once
+    }
+
+    private static NostrEvent NewEvent(string id, string pubkey, int kind, string[][] tags) => new()
+    {
+        Id = id, Pubkey = pubkey, Sig = new string('0', 128), CreatedAt = 100, Kind = kind, Tags = tags, Raw = "{}"u8.ToArray(),
+    };
+
+    private static string Describe(NostrFilter[][] filterSets, NostrEvent[] events, bool[] removeHalfway)
+    {
+        static string H(string hex) => hex[..1];
+        static string F(NostrFilter f) => "{" + string.Join(" ", new[]
+        {
+            f.Ids is { } i ? $"ids:[{string.Join(",", i.Select(H))}]" : null,
+            f.Authors is { } a ? $"authors:[{string.Join(",", a.Select(H))}]" : null,
+            f.Kinds is { } k ? $"kinds:[{string.Join(",", k)}]" : null,
+            string.Join(" ", f.Tags.Select(t => $"#{t.Name}:[{string.Join(",", t.Values)}]")),
+            f.Since is { } s ? $"since:{s}" : null,
+            f.Until is { } u ? $"until:{u}" : null,
+        }.Where(p => !string.IsNullOrEmpty(p))) + "}";
+        var subs = filterSets.Select((fs, j) => $"s{j}{(removeHalfway[j] ? " (removed halfway)" : "")}: [{string.Join(", ", fs.Select(F))}]");
+        var evs = events.Select(e => $"id {H(e.Id)} pubkey {H(e.Pubkey)} kind {e.Kind} at {e.CreatedAt} tags {System.Text.Json.JsonSerializer.Serialize(e.Tags)}");
+        return "subscriptions:\n  " + string.Join("\n  ", subs) + "\nevents:\n  " + string.Join("\n  ", evs);
+    }
+}
