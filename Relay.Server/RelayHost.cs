@@ -30,8 +30,7 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly Channel<IngestJob> _verifyQueue;
     private readonly Channel<IngestJob> _writeQueue;
     private readonly SignatureVerifier _verifier;
-    private readonly WriteBatcher _batcher;
-    private readonly EventWriter _writer;
+    private readonly WriteBatcher[] _batchers;
     private readonly LocalEventBus _bus;
     private readonly IEventBus _publisher;
     private readonly RedisEventBus? _redis;
@@ -55,11 +54,14 @@ internal sealed class RelayHost : IAsyncDisposable
         _publisher = (IEventBus?)redis ?? bus;
         _connections = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
         _verifyQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(16_384) { SingleWriter = false, SingleReader = false });
-        _writeQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(Math.Max(4 * options.WriteBatchSize, 1024)) { SingleReader = true });
+        _writeQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(Math.Max(4 * options.WriteBatchSize, 1024)) { SingleReader = options.WriteConnections == 1 });
         var ingester = new EventIngester(options, _verifyQueue.Writer, Metrics);
         _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _publisher, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
-        _writer = new EventWriter(db);
-        _batcher = new WriteBatcher(_writeQueue.Reader, _writer, _publisher, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
+        // Several writer loops, each with its own connection, let PostgreSQL use more than one core
+        // and overlap one batch's commit with the next batch's inserts.
+        _batchers = new WriteBatcher[options.WriteConnections];
+        for (var i = 0; i < _batchers.Length; i++)
+            _batchers[i] = new WriteBatcher(_writeQueue.Reader, new EventWriter(db), _publisher, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
         var reqs = new ReqHandler(db, Subscriptions, options, Metrics, _log);
         _listener = new Listener(new ConnectionContext
         {
@@ -114,7 +116,7 @@ internal sealed class RelayHost : IAsyncDisposable
             }
             var host = new RelayHost(options, log, db, metrics, index, bus, redis);
             host._bus.Start();
-            host._batcher.Start();
+            foreach (var b in host._batchers) b.Start();
             host._verifier.Start();
             host._listener.Start(options.Host, options.Port);
             host._log.Listening(options.Host, host.Port, DatabaseUrl.Describe(csb));
@@ -136,14 +138,13 @@ internal sealed class RelayHost : IAsyncDisposable
         _verifyQueue.Writer.TryComplete();
         await _verifier.StopAsync();
         _writeQueue.Writer.TryComplete();
-        await _batcher.StopAsync();
+        foreach (var b in _batchers) await b.StopAsync();
         if (_redis is not null) await _redis.DisposeAsync();
         await _bus.StopAsync();
         foreach (var c in _connections.All) c.Close(WebSockets.CloseCodes.GoingAway, "relay shutting down");
         var deadline = Environment.TickCount64 + 3000;
         while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);
         _connections.Dispose();
-        await _writer.DisposeAsync();
         await _db.DisposeAsync();
     }
 

@@ -37,6 +37,7 @@ internal static class OptionsLoader
           IDLE_TIMEOUT_SECONDS  (default 300)      close connections silent this long
           WRITE_BATCH_SIZE      (default 500)      events per database transaction
           WRITE_BATCH_DELAY_MS  (default 2)        wait for more events before writing
+          WRITE_CONNECTIONS     (default 2)        writer loops, each with its own connection
           VERIFY_WORKERS        (default: cores)   signature verification threads
         """;
 
@@ -93,6 +94,7 @@ internal static class OptionsLoader
             IdleTimeout = TimeSpan.FromSeconds(Int("IDLE_TIMEOUT_SECONDS", (int)defaults.IdleTimeout.TotalSeconds, 5)),
             WriteBatchSize = Int("WRITE_BATCH_SIZE", defaults.WriteBatchSize, 1, 100_000),
             WriteBatchDelay = TimeSpan.FromMilliseconds(Int("WRITE_BATCH_DELAY_MS", (int)defaults.WriteBatchDelay.TotalMilliseconds, 0, 10_000)),
+            WriteConnections = Int("WRITE_CONNECTIONS", defaults.WriteConnections, 1, 64),
             VerifyWorkers = Int("VERIFY_WORKERS", defaults.VerifyWorkers, 1, 256),
         };
     }

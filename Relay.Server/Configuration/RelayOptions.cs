@@ -38,6 +38,8 @@ internal sealed record RelayOptions
     // Pipeline
     public int VerifyWorkers { get; init; } = Environment.ProcessorCount;
     public int WriteBatchSize { get; init; } = 500;
+    /// Writer loops, each with its own PostgreSQL connection.
+    public int WriteConnections { get; init; } = 2;
     public TimeSpan WriteBatchDelay { get; init; } = TimeSpan.FromMilliseconds(2);
     public int MaxConcurrentQueries { get; init; } = 16;
     /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
