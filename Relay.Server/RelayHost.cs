@@ -97,6 +97,8 @@ internal sealed class RelayHost : IAsyncDisposable
 
         var csb = DatabaseUrl.Parse(options.DatabaseUrl);
         csb.MaxPoolSize = options.DatabasePoolSize;
+        // REQ queries are small and many: parallel workers and JIT cost more to start than they save.
+        csb.Options ??= "-c max_parallel_workers_per_gather=0 -c jit=off";
         var builder = new NpgsqlSlimDataSourceBuilder(csb.ConnectionString);
         builder.EnableArrays();
         var db = builder.Build();

@@ -13,43 +13,67 @@ public static class EventQuery
     public static NpgsqlCommand Build(IReadOnlyList<NostrFilter> filters, int maxLimit, long now)
     {
         var cmd = new NpgsqlCommand();
+        var live = filters.Where(f => !f.MatchesNothing && Math.Min(f.Limit ?? maxLimit, maxLimit) > 0).ToList();
+        if (live.Count == 0) return cmd;   // nothing to ask: CommandText stays empty
+        var single = live.Count == 1;
         var sql = new StringBuilder();
-        var parts = 0;
-        foreach (var f in filters)
+        foreach (var f in live)
         {
-            if (f.MatchesNothing) continue;
-            var limit = Math.Min(f.Limit ?? maxLimit, maxLimit);
-            if (limit == 0) continue;
-            if (parts++ > 0) sql.Append(" UNION ");
-            sql.Append("(SELECT e.id, e.created_at, e.raw FROM events e WHERE (e.expiration IS NULL OR e.expiration > ")
-               .Append(Param(cmd, now, NpgsqlDbType.Bigint)).Append(')');
-            if (f.Ids is { } ids)
-                sql.Append(" AND e.id = ANY(").Append(Param(cmd, ids.Select(Convert.FromHexString).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append(')');
-            if (f.Authors is { } authors)
-                sql.Append(" AND e.pubkey = ANY(").Append(Param(cmd, authors.Select(Convert.FromHexString).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append(')');
-            if (f.Kinds is { } kinds)
-                sql.Append(" AND e.kind = ANY(").Append(Param(cmd, kinds, NpgsqlDbType.Array | NpgsqlDbType.Integer)).Append(')');
-            if (f.Since is { } since)
-                sql.Append(" AND e.created_at >= ").Append(Param(cmd, since, NpgsqlDbType.Bigint));
-            if (f.Until is { } until)
-                sql.Append(" AND e.created_at <= ").Append(Param(cmd, until, NpgsqlDbType.Bigint));
-            foreach (var (name, values) in f.Tags)
-            {
-                // The tag rows carry created_at, so the bounds narrow the index scan too.
-                sql.Append(" AND e.id IN (SELECT t.event_id FROM tags t WHERE t.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
-                   .Append(" AND t.value = ANY(").Append(Param(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append(')');
-                if (f.Since is { } s) sql.Append(" AND t.created_at >= ").Append(Param(cmd, s, NpgsqlDbType.Bigint));
-                if (f.Until is { } u) sql.Append(" AND t.created_at <= ").Append(Param(cmd, u, NpgsqlDbType.Bigint));
-                sql.Append(')');
-            }
-            sql.Append(" ORDER BY e.created_at DESC, e.id ASC LIMIT ").Append(limit).Append(')');
+            if (sql.Length > 0) sql.Append(" UNION ");
+            sql.Append('(');
+            AppendFilter(sql, cmd, f, Math.Min(f.Limit ?? maxLimit, maxLimit), now, single);
+            sql.Append(')');
         }
-        if (parts == 0) return cmd;   // nothing to ask: CommandText stays empty
-        cmd.CommandText = parts == 1
-            ? sql.ToString(1, sql.Length - 2).Replace("SELECT e.id, e.created_at, e.raw", "SELECT e.raw", StringComparison.Ordinal)
+        cmd.CommandText = single
+            ? sql.ToString(1, sql.Length - 2)
             : $"SELECT q.raw FROM ({sql}) q ORDER BY q.created_at DESC, q.id ASC";
         return cmd;
     }
+
+    /// One filter's sub-select. A filter with a tag condition is driven by the tag index in
+    /// created_at order (tag rows carry kind and created_at), so a popular `#p` stops after
+    /// `limit` rows instead of sorting every match; DISTINCT ON drops an event matched by two
+    /// of its tags. Other filters scan events by their own indexes.
+    private static void AppendFilter(StringBuilder sql, NpgsqlCommand cmd, NostrFilter f, int limit, long now, bool rawOnly)
+    {
+        var byTag = f.Tags.Length > 0;
+        if (byTag)
+        {
+            var (name, values) = f.Tags[0];
+            sql.Append(rawOnly ? "SELECT DISTINCT ON (t.created_at, t.event_id) e.raw" : "SELECT DISTINCT ON (t.created_at, t.event_id) t.event_id AS id, t.created_at, e.raw")
+               .Append(" FROM tags t JOIN events e ON e.id = t.event_id WHERE t.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
+               .Append(" AND t.value").Append(EqualsAny(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Bytea));
+            if (f.Kinds is { } k) sql.Append(" AND t.kind").Append(EqualsAny(cmd, k, NpgsqlDbType.Integer));
+            if (f.Since is { } s) sql.Append(" AND t.created_at >= ").Append(Param(cmd, s, NpgsqlDbType.Bigint));
+            if (f.Until is { } u) sql.Append(" AND t.created_at <= ").Append(Param(cmd, u, NpgsqlDbType.Bigint));
+            sql.Append(" AND");
+        }
+        else
+        {
+            sql.Append(rawOnly ? "SELECT e.raw" : "SELECT e.id, e.created_at, e.raw").Append(" FROM events e WHERE");
+            if (f.Kinds is { } k) sql.Append(" e.kind").Append(EqualsAny(cmd, k, NpgsqlDbType.Integer)).Append(" AND");
+            if (f.Since is { } s) sql.Append(" e.created_at >= ").Append(Param(cmd, s, NpgsqlDbType.Bigint)).Append(" AND");
+            if (f.Until is { } u) sql.Append(" e.created_at <= ").Append(Param(cmd, u, NpgsqlDbType.Bigint)).Append(" AND");
+        }
+        sql.Append(" (e.expiration IS NULL OR e.expiration > ").Append(Param(cmd, now, NpgsqlDbType.Bigint)).Append(')');
+        if (f.Ids is { } ids)
+            sql.Append(" AND e.id = ANY(").Append(Param(cmd, ids.Select(Convert.FromHexString).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append(')');
+        if (f.Authors is { } authors)
+            sql.Append(" AND e.pubkey").Append(EqualsAny(cmd, authors.Select(Convert.FromHexString).ToArray(), NpgsqlDbType.Bytea));
+        foreach (var (name, values) in f.Tags.Skip(byTag ? 1 : 0))
+        {
+            sql.Append(" AND e.id IN (SELECT t2.event_id FROM tags t2 WHERE t2.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
+               .Append(" AND t2.value = ANY(").Append(Param(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append("))");
+        }
+        sql.Append(byTag ? " ORDER BY t.created_at DESC, t.event_id ASC LIMIT " : " ORDER BY e.created_at DESC, e.id ASC LIMIT ").Append(limit);
+    }
+
+    /// `= $n` for one value, `= ANY($n)` for several: PostgreSQL walks an index in order only
+    /// for a plain equality, which lets `LIMIT` stop early on popular authors and tags.
+    private static string EqualsAny<T>(NpgsqlCommand cmd, T[] values, NpgsqlDbType elementType) =>
+        values.Length == 1
+            ? " = " + Param(cmd, values[0], elementType)
+            : " = ANY(" + Param(cmd, values, NpgsqlDbType.Array | elementType) + ")";
 
     private static string Param<T>(NpgsqlCommand cmd, T value, NpgsqlDbType type)
     {
