@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reflection;
-using System.Threading.Channels;
 using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Relay.Server.Configuration;
@@ -34,14 +32,8 @@ public class SubscriptionIndexBench
     private NostrEvent _unfollowed = null!;
 
     // The connections are built but never run, so nothing sends: frames would pile up in each
-    // outbox. After every Dispatch the benchmark takes them out again, as the send loop would (so
-    // the per-op time includes one channel read per delivery), and now and then zeroes the
-    // queued-byte count so the slow-reader limit (also set out of reach) never closes a
-    // connection. ClientConnection has no seam for this, so the private fields are found by
-    // reflection once, at setup; an internal "take queued frames" method would replace this.
-    private object[] _outboxes = [];
-    private Func<object, int> _drain = null!;
-    private FieldInfo _queuedBytes = null!;
+    // outbox. After every Dispatch the benchmark takes them out again (DiscardQueued), as the send
+    // loop would, so the per-op time includes one channel read per delivery.
 
     [GlobalSetup]
     public void Setup()
@@ -82,7 +74,6 @@ public class SubscriptionIndexBench
             sub.GoLive(noSentIds);   // past EOSE: matches are framed and queued, not held
         }
         _matching = [.. matching.Distinct()];
-        FindOutboxes();
 
         using (var other = EventSigner.FromSeed("bench-unfollowed"))
             _unfollowed = other.SignEvent(1, Samples.Kind1Content, Samples.Kind1Tags, Samples.CreatedAt);
@@ -103,34 +94,12 @@ public class SubscriptionIndexBench
     public int Dispatch()
     {
         var delivered = _index.Dispatch(Samples.Kind1);
-        foreach (var outbox in _outboxes) _drain(outbox);
-        foreach (var c in _matching)
-            if (c.QueuedBytes > 1L << 30) _queuedBytes.SetValue(c, 0L);
+        foreach (var c in _matching) c.DiscardQueued();
         return delivered;
     }
 
     [Benchmark]
     public int DispatchNoMatch() => _index.Dispatch(_unfollowed);
-
-    private void FindOutboxes()
-    {
-        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
-        var outbox = typeof(ClientConnection).GetField("_outbox", Private);
-        _queuedBytes = typeof(ClientConnection).GetField("_queuedBytes", Private)!;
-        if (outbox is not { FieldType.IsGenericType: true } || outbox.FieldType.GetGenericTypeDefinition() != typeof(Channel<>) || _queuedBytes?.FieldType != typeof(long))
-            throw new InvalidOperationException("ClientConnection no longer has Channel<T> _outbox and long _queuedBytes: update this benchmark");
-        _outboxes = [.. _matching.Select(c => outbox.GetValue(c)!)];
-        _drain = typeof(SubscriptionIndexBench).GetMethod(nameof(DrainChannel), BindingFlags.Static | BindingFlags.NonPublic)!
-            .MakeGenericMethod(outbox.FieldType.GetGenericArguments()[0]).CreateDelegate<Func<object, int>>();
-    }
-
-    private static int DrainChannel<T>(object channel)
-    {
-        var reader = ((Channel<T>)channel).Reader;
-        var n = 0;
-        while (reader.TryRead(out _)) n++;
-        return n;
-    }
 
     private static string RandomHex(Random rng)
     {

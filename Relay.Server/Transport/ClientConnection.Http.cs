@@ -60,7 +60,7 @@ internal sealed partial class ClientConnection
         {
             "/" when head.WantsRelayInfo => HttpResponses.Json(200, "OK", "application/nostr+json", _ctx.RelayInfo, headOnly),
             "/health" => HttpResponses.Text(200, "OK", "ok\n"),
-            "/metrics" => HttpResponses.Text(200, "OK", _ctx.Metrics.Render(_ctx.Connections.Count), "X-Content-Type: prometheus\r\n"),
+            "/metrics" => HttpResponses.Text(200, "OK", _ctx.Metrics.Render(_ctx.Connections.Count)),
             "/" => HttpResponses.Text(200, "OK", "This is a Nostr relay. Connect with a Nostr client over WebSocket.\n"),
             _ => HttpResponses.Text(404, "Not Found", "not found\n"),
         };

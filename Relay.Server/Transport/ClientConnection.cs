@@ -85,6 +85,15 @@ internal sealed partial class ClientConnection
         return _outbox.Writer.TryWrite(frame);
     }
 
+    /// Takes every queued frame out as the send loop would, without sending. For benchmarks and
+    /// tests that build a connection whose loops never run.
+    internal int DiscardQueued()
+    {
+        var n = 0;
+        while (_outbox.Reader.TryRead(out var frame)) { Interlocked.Add(ref _queuedBytes, -frame.Length); n++; }
+        return n;
+    }
+
     /// Bytes queued but not yet handed to the socket.
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
