@@ -7,8 +7,12 @@ internal static class HttpResponses
 {
     private const string Cors = "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Headers: *\r\nAccess-Control-Allow-Methods: GET, OPTIONS\r\n";
 
-    public static byte[] Text(int status, string reason, string body, string extraHeaders = "") =>
-        Build(status, reason, "text/plain; charset=utf-8", Encoding.UTF8.GetBytes(body), extraHeaders);
+    /// With <paramref name="headOnly"/> (a HEAD request) the headers announce the body's length but it is not sent.
+    public static byte[] Text(int status, string reason, string body, string extraHeaders = "", bool headOnly = false)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        return Build(status, reason, "text/plain; charset=utf-8", headOnly ? [] : bytes, extraHeaders, bytes.Length);
+    }
 
     public static byte[] Json(int status, string reason, string contentType, byte[] body, bool headOnly = false) =>
         Build(status, reason, contentType, headOnly ? [] : body, Cors, body.Length);

@@ -15,7 +15,7 @@ internal sealed record IngestJob(ClientConnection Connection, NostrEvent Event);
 /// then dedupe against ids recently stored or in flight, so nothing is verified twice.
 internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJob> verifyQueue, RelayMetrics metrics)
 {
-    private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _inFlight = new(StringComparer.Ordinal);
     private readonly RecentIds _recent = new(100_000);
 
     public async ValueTask SubmitAsync(ClientConnection conn, NostrEvent e)
@@ -33,11 +33,26 @@ internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJo
             conn.Send(Replies.Ok(e.Id, false, rejection));
             return;
         }
-        if (_recent.Contains(e.Id) || !_inFlight.TryAdd(e.Id, 0))
+        // The same id may already be on its way (another client re-broadcasting it, or a forged
+        // copy with a bad signature). Wait for that copy's fate instead of guessing: "duplicate"
+        // only once it is stored, otherwise this copy takes its turn.
+        var mine = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        while (true)
         {
-            metrics.EventsDuplicate.Increment();
-            conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
-            return;
+            if (_recent.Contains(e.Id))
+            {
+                metrics.EventsDuplicate.Increment();
+                conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
+                return;
+            }
+            var current = _inFlight.GetOrAdd(e.Id, mine);
+            if (current == mine) break;
+            if (await current.Task.WaitAsync(conn.Aborted))
+            {
+                metrics.EventsDuplicate.Increment();
+                conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
+                return;
+            }
         }
         try
         {
@@ -56,10 +71,11 @@ internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJo
         }
     }
 
-    /// Called once the event's fate is known; <paramref name="stored"/> remembers it as seen.
+    /// Called once the event's fate is known; <paramref name="stored"/> means it is in the
+    /// database (new or duplicate). Copies of the same id waiting in SubmitAsync are released.
     public void Done(string id, bool stored)
     {
         if (stored) _recent.Add(id);
-        _inFlight.TryRemove(id, out _);
+        if (_inFlight.TryRemove(id, out var waiting)) waiting.TrySetResult(stored);
     }
 }

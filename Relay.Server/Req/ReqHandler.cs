@@ -84,9 +84,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             await _queries.WaitAsync(conn.Aborted);
             try
             {
-                long count = 0;
-                await EventQuery.RunAsync(db, filters, options.MaxLimit, Now(), _ => { count++; return ValueTask.CompletedTask; }, conn.Aborted);
-                conn.Send(Replies.Count(subIdJson, count));
+                conn.Send(Replies.Count(subIdJson, await EventQuery.CountAsync(db, filters, Now(), conn.Aborted)));
             }
             finally { _queries.Release(); }
         }

@@ -33,16 +33,18 @@ internal sealed partial class ClientConnection
                 }
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 if (step == FrameStep.Fail) { Close(closeCode, closeReason); break; }
-                if (step == FrameStep.PeerClosed) break;
+                if (step == FrameStep.PeerClosed) return;   // close echoed: the handshake is complete
                 if (result.IsCompleted) break;
             }
-            // After our close frame, drain input until the peer answers or hangs up (§7.1.1).
+            // We sent the close: skip frames until the peer's close answer (§7.1.1), then the
+            // socket is ours to close; a peer that never answers meets the abort timer.
             while (State == ConnectionState.Closing)
             {
                 var result = await _input.ReadAsync(Aborted);
                 var buffer = result.Buffer;
-                _input.AdvanceTo(buffer.End);
-                if (result.IsCompleted) break;
+                var peerClosed = SkipToClose(ref buffer);
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                if (peerClosed || result.IsCompleted) break;
             }
         }
         finally
@@ -136,6 +138,19 @@ internal sealed partial class ClientConnection
             }
             return FrameStep.MessageReady;
         }
+    }
+
+    /// Consumes whole frames; true once a close frame has been seen.
+    private static bool SkipToClose(ref ReadOnlySequence<byte> buffer)
+    {
+        while (FrameReader.TryReadHeader(buffer, out var h, out var error))
+        {
+            if (error != FrameError.None) return true;          // nothing more worth reading
+            if (buffer.Length < h.HeaderLength + h.PayloadLength) return false;
+            buffer = buffer.Slice(h.HeaderLength + h.PayloadLength);
+            if (h.Opcode == WebSocketOpcode.Close) return true;
+        }
+        return false;
     }
 
     private FrameStep HandlePeerClose(ReadOnlySpan<byte> payload, out ushort closeCode, out string closeReason)

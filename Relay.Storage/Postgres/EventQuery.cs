@@ -21,7 +21,7 @@ public static class EventQuery
         {
             if (sql.Length > 0) sql.Append(" UNION ");
             sql.Append('(');
-            AppendFilter(sql, cmd, f, Math.Min(f.Limit ?? maxLimit, maxLimit), now, single);
+            AppendFilter(sql, cmd, f, Math.Min(f.Limit ?? maxLimit, maxLimit), now, single ? FilterSelect.Raw : FilterSelect.IdCreatedAtRaw);
             sql.Append(')');
         }
         cmd.CommandText = single
@@ -30,17 +30,47 @@ public static class EventQuery
         return cmd;
     }
 
+    /// NIP-45 COUNT: how many stored events match any of the filters, without limits.
+    public static NpgsqlCommand BuildCount(IReadOnlyList<NostrFilter> filters, long now)
+    {
+        var cmd = new NpgsqlCommand();
+        var sql = new StringBuilder();
+        foreach (var f in filters.Where(f => !f.MatchesNothing))
+        {
+            if (sql.Length > 0) sql.Append(" UNION ");
+            AppendFilter(sql, cmd, f, limit: null, now, FilterSelect.IdOnly);
+        }
+        cmd.CommandText = sql.Length == 0 ? "SELECT 0::bigint" : $"SELECT count(*) FROM ({sql}) q";
+        return cmd;
+    }
+
+    /// Counts stored events matching any filter (NIP-45).
+    public static async Task<long> CountAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, long now, CancellationToken ct)
+    {
+        await using var cmd = BuildCount(filters, now);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        cmd.Connection = conn;
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    private enum FilterSelect : byte { Raw, IdCreatedAtRaw, IdOnly }
+
     /// One filter's sub-select. A filter with a tag condition is driven by the tag index in
     /// created_at order (tag rows carry kind and created_at), so a popular `#p` stops after
     /// `limit` rows instead of sorting every match; DISTINCT ON drops an event matched by two
     /// of its tags. Other filters scan events by their own indexes.
-    private static void AppendFilter(StringBuilder sql, NpgsqlCommand cmd, NostrFilter f, int limit, long now, bool rawOnly)
+    private static void AppendFilter(StringBuilder sql, NpgsqlCommand cmd, NostrFilter f, int? limit, long now, FilterSelect select)
     {
         var byTag = f.Tags.Length > 0;
         if (byTag)
         {
             var (name, values) = f.Tags[0];
-            sql.Append(rawOnly ? "SELECT DISTINCT ON (t.created_at, t.event_id) e.raw" : "SELECT DISTINCT ON (t.created_at, t.event_id) t.event_id AS id, t.created_at, e.raw")
+            sql.Append(select switch
+               {
+                   FilterSelect.Raw => "SELECT DISTINCT ON (t.created_at, t.event_id) e.raw",
+                   FilterSelect.IdCreatedAtRaw => "SELECT DISTINCT ON (t.created_at, t.event_id) t.event_id AS id, t.created_at, e.raw",
+                   _ => "SELECT DISTINCT t.event_id AS id",   // an event may match by two of its tags
+               })
                .Append(" FROM tags t JOIN events e ON e.id = t.event_id WHERE t.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
                .Append(" AND t.value").Append(EqualsAny(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Bytea));
             if (f.Kinds is { } k) sql.Append(" AND t.kind").Append(EqualsAny(cmd, k, NpgsqlDbType.Integer));
@@ -50,7 +80,12 @@ public static class EventQuery
         }
         else
         {
-            sql.Append(rawOnly ? "SELECT e.raw" : "SELECT e.id, e.created_at, e.raw").Append(" FROM events e WHERE");
+            sql.Append(select switch
+               {
+                   FilterSelect.Raw => "SELECT e.raw",
+                   FilterSelect.IdCreatedAtRaw => "SELECT e.id, e.created_at, e.raw",
+                   _ => "SELECT e.id",
+               }).Append(" FROM events e WHERE");
             if (f.Kinds is { } k) sql.Append(" e.kind").Append(EqualsAny(cmd, k, NpgsqlDbType.Integer)).Append(" AND");
             if (f.Since is { } s) sql.Append(" e.created_at >= ").Append(Param(cmd, s, NpgsqlDbType.Bigint)).Append(" AND");
             if (f.Until is { } u) sql.Append(" e.created_at <= ").Append(Param(cmd, u, NpgsqlDbType.Bigint)).Append(" AND");
@@ -65,7 +100,8 @@ public static class EventQuery
             sql.Append(" AND e.id IN (SELECT t2.event_id FROM tags t2 WHERE t2.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
                .Append(" AND t2.value = ANY(").Append(Param(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append("))");
         }
-        sql.Append(byTag ? " ORDER BY t.created_at DESC, t.event_id ASC LIMIT " : " ORDER BY e.created_at DESC, e.id ASC LIMIT ").Append(limit);
+        if (limit is { } n)
+            sql.Append(byTag ? " ORDER BY t.created_at DESC, t.event_id ASC LIMIT " : " ORDER BY e.created_at DESC, e.id ASC LIMIT ").Append(n);
     }
 
     /// `= $n` for one value, `= ANY($n)` for several: PostgreSQL walks an index in order only
