@@ -99,6 +99,10 @@ internal sealed class RelayHost : IAsyncDisposable
         csb.MaxPoolSize = options.DatabasePoolSize;
         // REQ queries are small and many: parallel workers and JIT cost more to start than they save.
         csb.Options ??= "-c max_parallel_workers_per_gather=0 -c jit=off";
+        // The relay sets no session state, so the DISCARD ALL on every return to the pool only
+        // throws away prepared statements; keep them, and let Npgsql prepare the query shapes REQs reuse.
+        csb.NoResetOnClose = true;
+        if (csb.MaxAutoPrepare == 0) csb.MaxAutoPrepare = 200;
         var builder = new NpgsqlSlimDataSourceBuilder(csb.ConnectionString);
         builder.EnableArrays();
         var db = builder.Build();

@@ -20,8 +20,14 @@ public class FrameWriterBench
     [Arguments(70_000)]
     public int WriteHeader(int payloadLength) => FrameWriter.WriteHeader(_header, WebSocketOpcode.Text, payloadLength);
 
+    /// A stored query result: built in a rented array, returned as the send loop would.
     [Benchmark]
-    public byte[] RepliesEvent() => Replies.Event(_subIdJson, _raw);
+    public int RepliesPooledEvent()
+    {
+        var frame = Replies.PooledEvent(_subIdJson, _raw);
+        frame.Release();
+        return frame.Length;
+    }
 
     [Benchmark]
     public int RepliesSharedEvent() => Replies.SharedEvent(_subIdJson, _raw).Length;   // int: boxing the struct would add bytes

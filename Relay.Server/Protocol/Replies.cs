@@ -7,21 +7,28 @@ namespace Relay.Server.Protocol;
 /// Builds relay→client messages as complete WebSocket text frames, ready to send.
 internal static class Replies
 {
-    /// `["EVENT",<subid>,<raw>]` framed in one array; the stored JSON is copied, never re-encoded.
-    public static byte[] Event(byte[] subIdJson, ReadOnlySpan<byte> raw)
+    private static readonly byte[] CloseBracket = [(byte)']'];
+
+    /// `["EVENT",<subid>,<raw>]` in a rented array that the connection's queue returns after
+    /// sending: stored query results cost no allocation per event.
+    public static OutboundFrame PooledEvent(byte[] subIdJson, ReadOnlySpan<byte> raw)
     {
         var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + raw.Length + 1;
-        var frame = new byte[FrameWriter.HeaderLength(payload) + payload];
-        var span = frame.AsSpan(FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, payload));
+        var length = FrameWriter.HeaderLength(payload) + payload;
+        var frame = ArrayPool<byte>.Shared.Rent(length);
+        WriteEvent(frame, payload, subIdJson, raw);
+        return OutboundFrame.FromPool(frame, length);
+    }
+
+    private static void WriteEvent(Span<byte> frame, int payload, byte[] subIdJson, ReadOnlySpan<byte> raw)
+    {
+        var span = frame[FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, payload)..];
         "[\"EVENT\","u8.CopyTo(span); span = span["[\"EVENT\","u8.Length..];
         subIdJson.CopyTo(span); span = span[subIdJson.Length..];
         span[0] = (byte)','; span = span[1..];
         raw.CopyTo(span); span = span[raw.Length..];
         span[0] = (byte)']';
-        return frame;
     }
-
-    private static readonly byte[] CloseBracket = [(byte)']'];
 
     /// The same message as <see cref="Event"/>, but sharing <paramref name="raw"/> instead of
     /// copying it: fan-out to many subscribers allocates only each one's small head.

@@ -48,9 +48,9 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             {
                 var n = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), async raw =>
                 {
-                    sent.Add(IdOf(raw));
-                    await conn.WaitForSendSpaceAsync(ct);
-                    conn.Send(Replies.Event(sub.SubIdJson, raw));
+                    sent.Add(IdOf(raw.Span));
+                    if (conn.QueuedBytes > options.MaxSendQueueBytes / 2) await conn.WaitForSendSpaceAsync(ct);
+                    conn.Send(Replies.PooledEvent(sub.SubIdJson, raw.Span));
                 }, ct);
                 metrics.StoredEventsSent.Add(n);
             }
@@ -97,7 +97,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     }
 
     /// Stored JSON always starts `{"id":"<64 hex>"` because the relay wrote it.
-    private static string IdOf(byte[] raw) => Encoding.ASCII.GetString(raw, 7, 64);
+    private static string IdOf(ReadOnlySpan<byte> raw) => Encoding.ASCII.GetString(raw.Slice(7, 64));
 
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }

@@ -75,14 +75,18 @@ internal sealed partial class ClientConnection
     /// Queues a frame made of parts (e.g. a per-subscription head and a shared event body).
     public bool Send(OutboundFrame frame)
     {
-        if (State is ConnectionState.Closing or ConnectionState.Closed) return false;
+        if (State is ConnectionState.Closing or ConnectionState.Closed) { frame.Release(); return false; }
         if (Interlocked.Add(ref _queuedBytes, frame.Length) > _ctx.Options.MaxSendQueueBytes)
         {
+            frame.Release();
             _ctx.Metrics.SlowReadersClosed.Increment();
             Close(CloseCodes.PolicyViolation, "slow reader: too much unsent data", dropQueued: true);
             return false;
         }
-        return _outbox.Writer.TryWrite(frame);
+        if (_outbox.Writer.TryWrite(frame)) return true;
+        Interlocked.Add(ref _queuedBytes, -frame.Length);
+        frame.Release();
+        return false;
     }
 
     /// Takes every queued frame out as the send loop would, without sending. For benchmarks and
@@ -90,7 +94,7 @@ internal sealed partial class ClientConnection
     internal int DiscardQueued()
     {
         var n = 0;
-        while (_outbox.Reader.TryRead(out var frame)) { Interlocked.Add(ref _queuedBytes, -frame.Length); n++; }
+        while (_outbox.Reader.TryRead(out var frame)) { Interlocked.Add(ref _queuedBytes, -frame.Length); frame.Release(); n++; }
         return n;
     }
 
@@ -139,6 +143,7 @@ internal sealed partial class ClientConnection
     private async Task SendLoopAsync()
     {
         var batch = new List<ArraySegment<byte>>(64);
+        var sending = new List<OutboundFrame>(64);   // to release pooled frames once sent
         var reader = _outbox.Reader;
         try
         {
@@ -148,13 +153,16 @@ internal sealed partial class ClientConnection
                 var bytes = 0;
                 while (batch.Count < 64 && bytes < 256 * 1024 && reader.TryRead(out var frame))
                 {
-                    if (_dropQueued && !frame.IsClose) { Interlocked.Add(ref _queuedBytes, -frame.Length); continue; }
+                    if (_dropQueued && !frame.IsClose) { Interlocked.Add(ref _queuedBytes, -frame.Length); frame.Release(); continue; }
                     frame.AddTo(batch);
+                    sending.Add(frame);
                     bytes += frame.Length;
                 }
                 if (batch.Count == 0) continue;
                 await _socket.SendAsync(batch, SocketFlags.None);
                 Interlocked.Add(ref _queuedBytes, -bytes);
+                foreach (var f in sending) f.Release();
+                sending.Clear();
                 batch.Clear();
             }
             if (State == ConnectionState.Closing) _socket.Shutdown(SocketShutdown.Send);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Npgsql;
 using NpgsqlTypes;
@@ -8,6 +9,9 @@ namespace Relay.Storage.Postgres;
 /// Turns the filters of one REQ into one parameterised SQL statement: each filter is a
 /// sub-select with its own limit, newest first (ties: lowest id first, as NIP-01 asks),
 /// and the union is sorted the same way. Results are the stored raw JSON bytes.
+/// Receives one stored event's JSON; the memory is only valid until the returned task completes.
+public delegate ValueTask RawEventHandler(ReadOnlyMemory<byte> raw);
+
 public static class EventQuery
 {
     public static NpgsqlCommand Build(IReadOnlyList<NostrFilter> filters, int maxLimit, long now)
@@ -117,22 +121,40 @@ public static class EventQuery
         return "$" + cmd.Parameters.Count;
     }
 
-    /// Runs the query and hands each stored event's raw JSON to <paramref name="onEvent"/>.
+    /// Runs the query and hands each stored event's raw JSON to <paramref name="onEvent"/>. The
+    /// span is a pooled buffer, valid only during the call: copy what you keep.
     public static async Task<int> RunAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, int maxLimit, long now,
-        Func<byte[], ValueTask> onEvent, CancellationToken ct)
+        RawEventHandler onEvent, CancellationToken ct)
     {
         await using var cmd = Build(filters, maxLimit, now);
         if (cmd.CommandText.Length == 0) return 0;
         await using var conn = await db.OpenConnectionAsync(ct);
         cmd.Connection = conn;
-        await using var reader = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
-        var n = 0;
-        while (await reader.ReadAsync(ct))
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
         {
-            await onEvent(reader.GetFieldValue<byte[]>(0));
-            n++;
+            var n = 0;
+            while (await reader.ReadAsync(ct))
+            {
+                // The row is already in Npgsql's buffer (no SequentialAccess): copying it into our
+                // pooled array avoids a new byte[] per event.
+                var length = (int)reader.GetBytes(0, 0, null, 0, 0);
+                if (buffer.Length < length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(length);
+                }
+                reader.GetBytes(0, 0, buffer, 0, length);
+                await onEvent(new ReadOnlyMemory<byte>(buffer, 0, length));
+                n++;
+            }
+            return n;
         }
-        return n;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// Which of these ids are already stored (one index look-up for the whole list).

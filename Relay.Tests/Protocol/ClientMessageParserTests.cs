@@ -371,6 +371,14 @@ public sealed class ClientMessageParserTests
         Assert.Equal(message, reply[3].GetString());
     }
 
+    /// The bytes of a pooled frame, and the array back to the pool (as the send loop would).
+    private static byte[] Pooled(Relay.Server.WebSockets.OutboundFrame frame)
+    {
+        var bytes = frame.First.AsSpan(0, frame.FirstLength).ToArray();
+        frame.Release();
+        return bytes;
+    }
+
     [Theory]
     [InlineData("sub")]
     [InlineData("a\"b")]
@@ -379,7 +387,7 @@ public sealed class ClientMessageParserTests
     public void EVENT_reply_keeps_the_subscription_id_and_event_intact(string subId)
     {
         var raw = Encoding.UTF8.GetBytes(Event);
-        var reply = ReadReply(Replies.Event(Replies.SubIdJson(subId), raw));
+        var reply = ReadReply(Pooled(Replies.PooledEvent(Replies.SubIdJson(subId), raw)));
         Assert.Equal(3, reply.Length);
         Assert.Equal("EVENT", reply[0].GetString());
         Assert.Equal(subId, reply[1].GetString());
@@ -394,7 +402,7 @@ public sealed class ClientMessageParserTests
     public void EVENT_reply_frame_length_is_right_for_large_events(int contentLength)
     {
         var raw = Encoding.UTF8.GetBytes("{\"content\":\"" + new string('x', contentLength) + "\"}");
-        var reply = ReadReply(Replies.Event(Replies.SubIdJson("s"), raw));
+        var reply = ReadReply(Pooled(Replies.PooledEvent(Replies.SubIdJson("s"), raw)));
         Assert.Equal(contentLength, reply[2].GetProperty("content").GetString()!.Length);
     }
 
