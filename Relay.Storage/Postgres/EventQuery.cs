@@ -66,6 +66,12 @@ public static class EventQuery
     private static void AppendFilter(StringBuilder sql, NpgsqlCommand cmd, NostrFilter f, int? limit, long now, FilterSelect select)
     {
         var byTag = f.Tags.Length > 0;
+        if (!byTag && limit is { } splitLimit && f.Authors is { } splitAuthors && f.Kinds is { } splitKinds
+            && splitAuthors.Length * splitKinds.Length is >= 2 and <= MaxSplit)
+        {
+            AppendPerAuthorAndKind(sql, cmd, f, splitAuthors, splitKinds, splitLimit, now, select);
+            return;
+        }
         if (byTag)
         {
             var (name, values) = f.Tags[0];
@@ -106,6 +112,30 @@ public static class EventQuery
         }
         if (limit is { } n)
             sql.Append(byTag ? " ORDER BY t.created_at DESC, t.event_id ASC LIMIT " : " ORDER BY e.created_at DESC, e.id ASC LIMIT ").Append(n);
+    }
+
+    /// Most (author, kind) pairs a filter is split into; past it one index scan and a sort win.
+    private const int MaxSplit = 16;
+
+    /// A profile feed (`authors` × `kinds`, e.g. kinds 1 and 6): one ordered index scan per pair,
+    /// each stopping at the limit, merged. Without the split PostgreSQL reads every event of the
+    /// author in those kinds and sorts them, which for a prolific author is thousands of rows.
+    private static void AppendPerAuthorAndKind(StringBuilder sql, NpgsqlCommand cmd, NostrFilter f, string[] authors, int[] kinds,
+        int limit, long now, FilterSelect select)
+    {
+        sql.Append(select == FilterSelect.Raw ? "SELECT x.raw FROM (" : "SELECT x.id, x.created_at, x.raw FROM (");
+        var first = true;
+        foreach (var author in authors)
+            foreach (var kind in kinds)
+            {
+                if (!first) sql.Append(" UNION ALL ");
+                first = false;
+                sql.Append('(');
+                var one = new NostrFilter { Ids = f.Ids, Authors = [author], Kinds = [kind], Since = f.Since, Until = f.Until, Limit = limit };
+                AppendFilter(sql, cmd, one, limit, now, FilterSelect.IdCreatedAtRaw);
+                sql.Append(')');
+            }
+        sql.Append(") x ORDER BY x.created_at DESC, x.id ASC LIMIT ").Append(limit);
     }
 
     /// `= $n` for one value, `= ANY($n)` for several: PostgreSQL walks an index in order only
