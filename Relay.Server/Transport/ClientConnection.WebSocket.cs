@@ -49,7 +49,7 @@ internal sealed partial class ClientConnection
         }
         finally
         {
-            _outbox.Writer.TryComplete();
+            _outbox.Complete();
             await sendLoop;
             ReturnMessageBuffer();
         }

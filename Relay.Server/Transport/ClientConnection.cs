@@ -1,7 +1,6 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Relay.Server.Subscriptions;
 using Relay.Server.WebSockets;
 
@@ -19,7 +18,7 @@ internal sealed partial class ClientConnection
     private readonly Socket _socket;
     private readonly ConnectionContext _ctx;
     private readonly PipeReader _input;
-    private readonly Channel<OutboundFrame> _outbox = Channel.CreateUnbounded<OutboundFrame>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SendQueue _outbox = new();
     private long _queuedBytes;
     private volatile bool _dropQueued;       // set when closing a slow reader: skip what's queued, send the close
     private int _closeStarted;
@@ -83,7 +82,7 @@ internal sealed partial class ClientConnection
             Close(CloseCodes.PolicyViolation, "slow reader: too much unsent data", dropQueued: true);
             return false;
         }
-        if (_outbox.Writer.TryWrite(frame)) return true;
+        if (_outbox.TryWrite(frame)) return true;
         Interlocked.Add(ref _queuedBytes, -frame.Length);
         frame.Release();
         return false;
@@ -94,7 +93,7 @@ internal sealed partial class ClientConnection
     internal int DiscardQueued()
     {
         var n = 0;
-        while (_outbox.Reader.TryRead(out var frame)) { Interlocked.Add(ref _queuedBytes, -frame.Length); frame.Release(); n++; }
+        while (_outbox.TryRead(out var frame)) { Interlocked.Add(ref _queuedBytes, -frame.Length); frame.Release(); n++; }
         return n;
     }
 
@@ -118,10 +117,10 @@ internal sealed partial class ClientConnection
         if (State == ConnectionState.WebSocket)
         {
             _dropQueued = dropQueued;
-            _outbox.Writer.TryWrite(new OutboundFrame(FrameWriter.Close(code, reason)));
+            _outbox.TryWrite(new OutboundFrame(FrameWriter.Close(code, reason)));
         }
         State = ConnectionState.Closing;
-        _outbox.Writer.TryComplete();
+        _outbox.Complete();
         _ = AbortAfterAsync(TimeSpan.FromSeconds(2));
     }
 
@@ -129,7 +128,7 @@ internal sealed partial class ClientConnection
     public void Abort()
     {
         State = ConnectionState.Closing;
-        _outbox.Writer.TryComplete();
+        _outbox.Complete();
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
         _socket.Dispose();
     }
@@ -142,9 +141,10 @@ internal sealed partial class ClientConnection
 
     private async Task SendLoopAsync()
     {
-        var batch = new List<ArraySegment<byte>>(64);
-        var sending = new List<OutboundFrame>(64);   // to release pooled frames once sent
-        var reader = _outbox.Reader;
+        // Small to start: most connections are idle subscribers, and these grow only when busy.
+        var batch = new List<ArraySegment<byte>>(4);
+        var sending = new List<OutboundFrame>(4);   // to release pooled frames once sent
+        var reader = _outbox;
         try
         {
             while (await reader.WaitToReadAsync())
@@ -181,7 +181,7 @@ internal sealed partial class ClientConnection
     private async Task CleanupAsync()
     {
         State = ConnectionState.Closed;
-        _outbox.Writer.TryComplete();
+        _outbox.Complete();
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
         foreach (var sub in Subscriptions.Values) _ctx.Subscriptions.Remove(sub);
         Subscriptions.Clear();
