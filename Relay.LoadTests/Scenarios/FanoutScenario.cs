@@ -80,17 +80,8 @@ internal static class FanoutScenario
         var timeline = new Timeline(pid,
             () => [Interlocked.Read(ref publisher.Published), Interlocked.Read(ref publisher.Delivered), Interlocked.Read(ref publisher.Accepted)],
             (c, r) => $"published {c[0]:N0} ({r[0]:N0}/s)  accepted {c[2]:N0}  delivered {c[1]:N0} ({r[1]:N0}/s)  p99 {LatencyRecorder.Format(deliveryLatency.Percentile(99))}");
-        using (var publishCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
-        {
-            publishCts.CancelAfter(TimeSpan.FromSeconds(duration + 5));
-            await publisher.PublishAsync(rate, maxEvents, publishCts.Token);
-        }
-        var publishSeconds = cpu.Elapsed().WallSeconds;
-        var graceUntil = Stopwatch.GetTimestamp() + (long)(grace * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < graceUntil && !ct.IsCancellationRequested
-               && (Interlocked.Read(ref publisher.Accepted) + Interlocked.Read(ref publisher.Rejected) < publisher.Published
-                   || Interlocked.Read(ref publisher.Delivered) < openMatching * Interlocked.Read(ref publisher.Accepted)))
-            await Task.Delay(20, CancellationToken.None);
+        var publishSeconds = await publisher.PublishThenAwaitDeliveriesAsync(rate, maxEvents, duration, grace, openMatching,
+            () => cpu.Elapsed().WallSeconds, ct);
         var use = cpu.Elapsed();
         await timeline.DisposeAsync();
         await readCts.CancelAsync();

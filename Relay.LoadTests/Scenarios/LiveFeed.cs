@@ -76,6 +76,26 @@ internal sealed class LivePublisher(RelayConnection conn, string runTag, int max
     public string? Ended;
 
     /// Filter that matches the publisher's events (and, via since, nothing stored).
+    /// Publishes at <paramref name="rate"/> for at most <paramref name="duration"/> s (+5), then
+    /// waits up to <paramref name="grace"/> s for every OK and for <paramref name="readers"/>
+    /// deliveries of each accepted event. Returns the publishing time in seconds.
+    public async Task<double> PublishThenAwaitDeliveriesAsync(double rate, int maxEvents, double duration, double grace, int readers,
+        Func<double> elapsedSeconds, CancellationToken ct)
+    {
+        using (var publishCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            publishCts.CancelAfter(TimeSpan.FromSeconds(duration + 5));
+            await PublishAsync(rate, maxEvents, publishCts.Token);
+        }
+        var publishSeconds = elapsedSeconds();
+        var graceUntil = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(grace * System.Diagnostics.Stopwatch.Frequency);
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < graceUntil && !ct.IsCancellationRequested
+               && (Interlocked.Read(ref Accepted) + Interlocked.Read(ref Rejected) < Published
+                   || Interlocked.Read(ref Delivered) < readers * Interlocked.Read(ref Accepted)))
+            await Task.Delay(20, CancellationToken.None);
+        return publishSeconds;
+    }
+
     public string MatchingFilter(long since) => $"{{\"kinds\":[1],\"#t\":[\"{runTag}\"],\"since\":{since}}}";
 
     public async Task ReadOksAsync(CancellationToken ct)

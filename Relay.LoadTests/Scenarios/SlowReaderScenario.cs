@@ -161,18 +161,9 @@ internal static class SlowReaderScenario
             () => [Interlocked.Read(ref publisher.Published), Interlocked.Read(ref publisher.Delivered), slowByPort.Values.Count(s => s.RelayClosedAt is not null)],
             (c, r) => $"published {c[0]:N0} ({r[0]:N0}/s)  healthy deliveries {c[1]:N0} (p99 {LatencyRecorder.Format(latency.Percentile(99))})  slow closed by relay {c[2]:N0}/{slowByPort.Count}"
                 + (pid is { } p ? $"  relay RSS {ProcFs.RssKiB(p) / 1024.0:F0} MiB" : ""));
-        using (var publishCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
-        {
-            publishCts.CancelAfter(TimeSpan.FromSeconds(duration + 5));
-            await publisher.PublishAsync(rate, maxEvents, publishCts.Token);
-        }
-        var publishSeconds = cpu.Elapsed().WallSeconds;
         var openHealthy = healthy.Count;
-        var graceUntil = Stopwatch.GetTimestamp() + (long)(grace * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < graceUntil && !ct.IsCancellationRequested
-               && (Interlocked.Read(ref publisher.Accepted) + Interlocked.Read(ref publisher.Rejected) < publisher.Published
-                   || Interlocked.Read(ref publisher.Delivered) < openHealthy * Interlocked.Read(ref publisher.Accepted)))
-            await Task.Delay(20, CancellationToken.None);
+        var publishSeconds = await publisher.PublishThenAwaitDeliveriesAsync(rate, maxEvents, duration, grace, openHealthy,
+            () => cpu.Elapsed().WallSeconds, ct);
         var use = cpu.Elapsed();
         await timeline.DisposeAsync();
         await readCts.CancelAsync();
