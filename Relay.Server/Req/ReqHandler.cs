@@ -65,8 +65,10 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         {
             // CLOSE, a replacing REQ, or the connection went away.
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception e)
         {
+            // The top of a background task: whatever failed (database down, our bug), the client
+            // gets a CLOSED instead of a subscription that never reaches EOSE.
             log.QueryFailed(e);
             if (!ct.IsCancellationRequested)
             {
