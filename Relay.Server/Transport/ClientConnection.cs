@@ -77,6 +77,7 @@ internal sealed partial class ClientConnection
         if (State is ConnectionState.Closing or ConnectionState.Closed) { frame.Release(); return false; }
         if (Interlocked.Add(ref _queuedBytes, frame.Length) > _ctx.Options.MaxSendQueueBytes)
         {
+            Interlocked.Add(ref _queuedBytes, -frame.Length);
             frame.Release();
             _ctx.Metrics.SlowReadersClosed.Increment();
             Close(CloseCodes.PolicyViolation, "slow reader: too much unsent data", dropQueued: true);
