@@ -13,6 +13,10 @@ internal sealed class Subscription
 
     private readonly object _gate = new();
     private List<NostrEvent>? _pending = [];
+    /// Ids the stored query sent, kept for a short while after EOSE: an event committed before
+    /// the query's snapshot can still be on its way through the bus (the writer publishes after
+    /// its commit, the bus dispatches in turn) and must not be sent a second time.
+    private HashSet<string>? _sentByQuery;
     private bool _closed;
     private readonly CancellationTokenSource _cancel;
 
@@ -54,6 +58,7 @@ internal sealed class Subscription
                 pending.Add(e);
                 return false;
             }
+            if (_sentByQuery is { } sent && sent.Contains(e.Id)) return false;
             return Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw));
         }
     }
@@ -68,8 +73,23 @@ internal sealed class Subscription
             foreach (var e in _pending)
                 if (!sentIds.Contains(e.Id) && Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw))) n++;
             _pending = null;
+            if (sentIds.Count > 0)
+            {
+                _sentByQuery = sentIds;
+                _ = ForgetSentAfterAsync();
+            }
             return n;
         }
+    }
+
+    /// How long after EOSE the query's ids still filter live events: far longer than the
+    /// commit → publish → dispatch lag of a healthy relay, short enough to hold little memory.
+    private static readonly TimeSpan SentIdsKeptFor = TimeSpan.FromSeconds(5);
+
+    private async Task ForgetSentAfterAsync()
+    {
+        await Task.Delay(SentIdsKeptFor);
+        lock (_gate) _sentByQuery = null;
     }
 
     public void Close()
@@ -82,6 +102,7 @@ internal sealed class Subscription
         if (_closed) return;
         _closed = true;
         _pending = null;
+        _sentByQuery = null;
         try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
     }
 }
