@@ -83,9 +83,14 @@ internal static class Replies
         return w.WrittenSpan.ToArray();
     }
 
+    // Replies are built synchronously, so one scratch writer per thread serves them all and the
+    // finished frame is the only allocation (OK is sent once per EVENT).
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
+
     private static byte[] Build(Action<ArrayBufferWriter<byte>> write)
     {
-        var w = new ArrayBufferWriter<byte>(128);
+        var w = t_scratch ??= new ArrayBufferWriter<byte>(256);
+        w.ResetWrittenCount();
         write(w);
         return FrameWriter.Frame(WebSocketOpcode.Text, w.WrittenSpan);
     }
