@@ -126,7 +126,15 @@ internal sealed class RelayHost : IAsyncDisposable
             host._bus.Start();
             foreach (var b in host._batchers) b.Start();
             host._verifier.Start();
-            host._listener.Start(options.Host, options.Port);
+            try
+            {
+                host._listener.Start(options.Host, options.Port);
+            }
+            catch
+            {
+                await host.StopAsync();   // e.g. the port is taken: leave no loops running
+                throw;
+            }
             host._log.Listening(options.Host, host.Port, DatabaseUrl.Describe(csb));
             return host;
         }

@@ -36,7 +36,7 @@ internal static class OptionsLoader
           MAX_FUTURE_SECONDS    (default 900)      how far ahead created_at may be
           IDLE_TIMEOUT_SECONDS  (default 300)      close connections silent this long
           WRITE_BATCH_SIZE      (default 500)      events per database transaction
-          WRITE_BATCH_DELAY_MS  (default 2)        wait for more events before writing
+          WRITE_BATCH_DELAY_MS  (default 0)        wait for more events before writing
           WRITE_CONNECTIONS     (default 2)        writer loops, each with its own connection
           VERIFY_WORKERS        (default: cores)   signature verification threads
         """;

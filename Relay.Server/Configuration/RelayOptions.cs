@@ -40,7 +40,7 @@ internal sealed record RelayOptions
     public int WriteBatchSize { get; init; } = 500;
     /// Writer loops, each with its own PostgreSQL connection.
     public int WriteConnections { get; init; } = 2;
-    public TimeSpan WriteBatchDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+    public TimeSpan WriteBatchDelay { get; init; } = TimeSpan.Zero;
     public int MaxConcurrentQueries { get; init; } = 16;
     /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
     public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;

@@ -26,9 +26,12 @@ internal sealed class WriteBatcher(
         while (await queue.WaitToReadAsync())
         {
             while (batch.Count < maxBatch && queue.TryRead(out var job)) batch.Add(job);
+            // Another loop may have taken what woke this one.
+            if (batch.Count == 0) continue;
             if (batch.Count < maxBatch && maxDelay > TimeSpan.Zero)
             {
-                // Let a burst fill the batch: one commit for many events is the point of batching.
+                // Optionally let a burst fill the batch. Off by default: while one loop commits,
+                // events pile up for the next, so batches grow with the load on their own.
                 await Task.Delay(maxDelay);
                 while (batch.Count < maxBatch && queue.TryRead(out var job)) batch.Add(job);
             }

@@ -10,14 +10,28 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
     private Socket? _socket;
     private Task? _loop;
 
+    private const int SolSocket = 1, SoReuseAddr = 2;   // <sys/socket.h> on Linux
+
     public int Port { get; private set; }
 
     public void Start(string host, int port)
     {
         var address = host is "*" or "" ? IPAddress.Any : IPAddress.Parse(host);
         _socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        _socket.Bind(new IPEndPoint(address, port));
+        // SO_REUSEADDR alone: a restarted relay can bind while old connections sit in TIME_WAIT.
+        // Not SocketOptionName.ReuseAddress, which on Linux also sets SO_REUSEPORT and would let a
+        // second relay bind the same port and silently take half of the connections.
+        if (OperatingSystem.IsLinux()) _socket.SetRawSocketOption(SolSocket, SoReuseAddr, [1, 0, 0, 0]);
+        try
+        {
+            _socket.Bind(new IPEndPoint(address, port));
+        }
+        catch
+        {
+            _socket.Dispose();
+            _socket = null;
+            throw;
+        }
         _socket.Listen(1024);
         Port = ((IPEndPoint)_socket.LocalEndPoint!).Port;
         _loop = AcceptLoopAsync(_socket);

@@ -41,4 +41,19 @@ public sealed class ShutdownTests
 
         Assert.Equal(events.Select(IdOf).ToHashSet(), ids.ToHashSet());
     }
+
+    [Fact]
+    public async Task A_second_relay_on_a_port_already_in_use_fails_to_start_instead_of_sharing_it()
+    {
+        await using var first = await TestRelay.StartAsync();
+
+        var e = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() =>
+            TestRelay.StartAsync(o => o with { Port = first.Port }, sharedDatabase: first.Database));
+        Assert.Equal(System.Net.Sockets.SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+
+        // The first relay still serves every connection.
+        await using var client = await first.ConnectAsync();
+        using var signer = EventSigner.Random();
+        Assert.True((await client.PublishAsync(signer.Sign(1, "still here"))).Accepted);
+    }
 }

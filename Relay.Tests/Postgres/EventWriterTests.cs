@@ -4,8 +4,15 @@ using Relay.Storage.Postgres;
 
 namespace Relay.Tests.Postgres;
 
-public sealed class EventWriterTests
+/// Both ways into the database (binary COPY into staging tables, and arrays in one statement
+/// batch) must give the same outcomes; each runs every test below.
+public abstract class EventWriterTests
 {
+    /// Batches at least this large go through COPY.
+    protected abstract int CopyFromBatchSize { get; }
+
+    private EventWriter NewWriter(Npgsql.NpgsqlDataSource db) => new(db, CopyFromBatchSize);
+
     private const long T0 = 1_700_000_000;
 
     [Fact]
@@ -14,7 +21,7 @@ public sealed class EventWriterTests
         await using var db = await MigratedDatabase.CreateAsync();
         using var signer = EventSigner.FromSeed("writer-new");
         NostrEvent[] batch = [signer.SignEvent(1, "one", createdAt: T0), signer.SignEvent(1, "two", createdAt: T0 + 1), signer.SignEvent(7, "+", createdAt: T0 + 2)];
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         Assert.Equal([WriteOutcome.Stored, WriteOutcome.Stored, WriteOutcome.Stored], await writer.WriteAsync(batch));
         Assert.Equal([WriteOutcome.Duplicate, WriteOutcome.Duplicate, WriteOutcome.Duplicate], await writer.WriteAsync(batch));
@@ -31,7 +38,7 @@ public sealed class EventWriterTests
         using var signer = EventSigner.FromSeed("writer-superseded");
         var newer = signer.SignEvent(0, "{\"name\":\"new\"}", createdAt: T0 + 10);
         var older = signer.SignEvent(0, "{\"name\":\"old\"}", [["t", "old"]], createdAt: T0);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         Assert.Equal([WriteOutcome.Stored], await writer.WriteAsync([newer]));
         Assert.Equal([WriteOutcome.Superseded], await writer.WriteAsync([older]));
@@ -48,7 +55,7 @@ public sealed class EventWriterTests
         using var signer = EventSigner.FromSeed("writer-replace");
         var older = signer.SignEvent(3, "", [["p", signer.Pubkey], ["t", "old"]], createdAt: T0);
         var newer = signer.SignEvent(3, "", [["t", "new"]], createdAt: T0 + 1);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         Assert.Equal([WriteOutcome.Stored], await writer.WriteAsync([older]));
         Assert.Equal((1L, 2L), await db.RowsForAsync(older.Id));
@@ -71,7 +78,7 @@ public sealed class EventWriterTests
         var a = signer.SignEvent(10002, "a", [["r", "wss://a.example"]], createdAt: T0);
         var b = signer.SignEvent(10002, "b", [["r", "wss://b.example"]], createdAt: T0);
         var (low, high) = string.CompareOrdinal(a.Id, b.Id) < 0 ? (a, b) : (b, a);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         if (lowestFirst)
         {
@@ -101,7 +108,7 @@ public sealed class EventWriterTests
         var empty = signer.SignEvent(30023, "empty d", [["d", ""]], createdAt: T0 + 4);
         // The same d under another kind is another address.
         var otherKind = signer.SignEvent(30024, "draft a", [["d", "a"]], createdAt: T0 + 5);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         foreach (var e in new[] { a1, b1, a2, none, empty, otherKind })
             Assert.Equal([WriteOutcome.Stored], await writer.WriteAsync([e]));
@@ -120,7 +127,7 @@ public sealed class EventWriterTests
         var older = signer.SignEvent(0, "old", [["t", "old"]], createdAt: T0);
         var newer = signer.SignEvent(0, "new", createdAt: T0 + 1);
         var regular = signer.SignEvent(1, "note", createdAt: T0);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         if (olderFirst)
             Assert.Equal([WriteOutcome.Superseded, WriteOutcome.Stored, WriteOutcome.Stored], await writer.WriteAsync([older, regular, newer]));
@@ -137,7 +144,7 @@ public sealed class EventWriterTests
         await using var db = await MigratedDatabase.CreateAsync();
         using var signer = EventSigner.FromSeed("writer-nul");
         var e = EventParser.TryParse(signer.SignUtf8(1, "a\u0000b \"😀\"\n", createdAt: T0), out var error) ?? throw new InvalidOperationException(error);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         Assert.Equal([WriteOutcome.Stored], await writer.WriteAsync([e]));
 
@@ -156,7 +163,7 @@ public sealed class EventWriterTests
         using var signer = EventSigner.FromSeed("writer-nul-tag");
         var e = signer.SignEvent(1, "", [["t", "a\u0000b"]], createdAt: T0);
         var plain = signer.SignEvent(1, "", [["t", "a"]], createdAt: T0);
-        await using var writer = new EventWriter(db.DataSource);
+        await using var writer = NewWriter(db.DataSource);
 
         Assert.Equal([WriteOutcome.Stored, WriteOutcome.Stored], await writer.WriteAsync([e, plain]));
 
@@ -169,8 +176,8 @@ public sealed class EventWriterTests
     {
         await using var db = await MigratedDatabase.CreateAsync();
         using var signer = EventSigner.FromSeed("writer-race");
-        await using var w1 = new EventWriter(db.DataSource);
-        await using var w2 = new EventWriter(db.DataSource);
+        await using var w1 = NewWriter(db.DataSource);
+        await using var w2 = NewWriter(db.DataSource);
         // Open both connections first, so the race is between the transactions.
         await w1.WriteAsync([signer.SignEvent(1, "warm 1", createdAt: T0)]);
         await w2.WriteAsync([signer.SignEvent(1, "warm 2", createdAt: T0)]);
@@ -215,4 +222,14 @@ public sealed class EventWriterTests
             }
         }
     }
+}
+
+public sealed class EventWriterCopyTests : EventWriterTests
+{
+    protected override int CopyFromBatchSize => 1;
+}
+
+public sealed class EventWriterArrayTests : EventWriterTests
+{
+    protected override int CopyFromBatchSize => int.MaxValue;
 }
