@@ -18,8 +18,13 @@ internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metric
 
     private async Task RunAsync()
     {
+        var matched = new List<Subscription>();
         await foreach (var e in _queue.Reader.ReadAllAsync())
-            metrics.LiveEventsSent.Add(index.Dispatch(e));
+        {
+            matched.Clear();
+            index.Match(e, matched);
+            metrics.LiveEventsSent.Add(SubscriptionIndex.Offer(e, matched));
+        }
     }
 
     public async Task StopAsync()

@@ -57,33 +57,53 @@ internal sealed class SubscriptionIndex
     }
 
     /// Offers the event to every subscription with a matching filter, once per subscription.
-    /// Returns how many subscriptions took it. Allocates nothing itself (the hot path of fan-out).
+    /// Returns how many subscriptions took it. Allocates nothing (one list per thread, reused).
     public int Dispatch(NostrEvent e)
+    {
+        var matched = t_matched ??= [];
+        matched.Clear();
+        Match(e, matched);
+        return Offer(e, matched);
+    }
+
+    [ThreadStatic] private static List<Subscription>? t_matched;
+
+    /// Offers the event to each subscription in <paramref name="matched"/>; returns how many took it.
+    public static int Offer(NostrEvent e, List<Subscription> matched)
+    {
+        var delivered = 0;
+        foreach (var sub in matched)
+            if (sub.Offer(e)) delivered++;
+        return delivered;
+    }
+
+    /// Appends the subscriptions with a filter matching the event, once each. Only the look-up
+    /// holds the lock; offering happens after, so REQ and CLOSE never wait on a fan-out.
+    public void Match(NostrEvent e, List<Subscription> into)
     {
         lock (_gate)
         {
             var seq = ++_seq;
-            var delivered = Visit(_byId.GetValueOrDefault(e.Id), e, seq)
-                + Visit(_byAuthor.GetValueOrDefault(e.Pubkey), e, seq);
+            Visit(_byId.GetValueOrDefault(e.Id), e, seq, into);
+            Visit(_byAuthor.GetValueOrDefault(e.Pubkey), e, seq, into);
             foreach (var t in e.Tags)
                 if (t.Length >= 2 && t[0].Length == 1)
-                    delivered += Visit(_byTag.GetValueOrDefault((t[0][0], t[1])), e, seq);
-            return delivered + Visit(_byKind.GetValueOrDefault(e.Kind), e, seq) + Visit(_all, e, seq);
+                    Visit(_byTag.GetValueOrDefault((t[0][0], t[1])), e, seq, into);
+            Visit(_byKind.GetValueOrDefault(e.Kind), e, seq, into);
+            Visit(_all, e, seq, into);
         }
     }
 
-    private static int Visit(HashSet<Entry>? set, NostrEvent e, long seq)
+    private static void Visit(HashSet<Entry>? set, NostrEvent e, long seq, List<Subscription> into)
     {
-        if (set is null) return 0;
-        var delivered = 0;
+        if (set is null) return;
         foreach (var entry in set)
         {
             var sub = entry.Subscription;
             if (sub.LastOfferedSeq == seq || !entry.Filter.Matches(e)) continue;
             sub.LastOfferedSeq = seq;
-            if (sub.Offer(e)) delivered++;
+            into.Add(sub);
         }
-        return delivered;
     }
 
     private void ForEachKey(NostrFilter f, Entry entry, Action<HashSet<Entry>, Entry> act, bool create)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -160,7 +161,8 @@ internal sealed partial class ClientConnection
                     bytes += frame.Length;
                 }
                 if (batch.Count == 0) continue;
-                await _socket.SendAsync(batch, SocketFlags.None);
+                if (bytes <= CopyToSendBytes) await SendCopiedAsync(batch, bytes);
+                else await _socket.SendAsync(batch, SocketFlags.None);
                 Interlocked.Add(ref _queuedBytes, -bytes);
                 foreach (var f in sending) f.Release();
                 sending.Clear();
@@ -171,6 +173,25 @@ internal sealed partial class ClientConnection
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             Abort();
+        }
+    }
+
+    /// Up to this size a gathered send is copied into one pooled buffer: a memcpy of a few KiB
+    /// costs less than pinning every part for a scatter-gather send (a GC handle per buffer).
+    private const int CopyToSendBytes = 64 * 1024;
+
+    private async ValueTask SendCopiedAsync(List<ArraySegment<byte>> parts, int bytes)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            var n = 0;
+            foreach (var p in parts) { p.AsSpan().CopyTo(buffer.AsSpan(n)); n += p.Count; }
+            await _socket.SendAsync(buffer.AsMemory(0, n), SocketFlags.None);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
