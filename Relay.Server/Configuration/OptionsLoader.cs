@@ -39,6 +39,7 @@ internal static class OptionsLoader
           WRITE_BATCH_DELAY_MS  (default 0)        wait for more events before writing
           WRITE_CONNECTIONS     (default 2)        writer loops, each with its own connection
           VERIFY_WORKERS        (default: cores)   signature verification threads
+          MAX_CONCURRENT_QUERIES (default: cores, at least 2)  REQ/COUNT queries run at once; the rest queue
         """;
 
     public static RelayOptions Load(IReadOnlyDictionary<string, string> env, string[] args)
@@ -96,6 +97,7 @@ internal static class OptionsLoader
             WriteBatchDelay = TimeSpan.FromMilliseconds(Int("WRITE_BATCH_DELAY_MS", (int)defaults.WriteBatchDelay.TotalMilliseconds, 0, 10_000)),
             WriteConnections = Int("WRITE_CONNECTIONS", defaults.WriteConnections, 1, 64),
             VerifyWorkers = Int("VERIFY_WORKERS", defaults.VerifyWorkers, 1, 256),
+            MaxConcurrentQueries = Int("MAX_CONCURRENT_QUERIES", defaults.MaxConcurrentQueries, 1, 1024),
         };
     }
 

@@ -34,6 +34,9 @@ internal sealed record RelayOptions
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(55);
+    /// A connection whose stored REQ answer is held up by a full send queue, and that takes
+    /// nothing for this long, is closed: the waiting query holds one of the few query slots.
+    public TimeSpan StalledReaderTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     // Pipeline
     public int VerifyWorkers { get; init; } = Environment.ProcessorCount;
@@ -41,7 +44,9 @@ internal sealed record RelayOptions
     /// Writer loops, each with its own PostgreSQL connection.
     public int WriteConnections { get; init; } = 2;
     public TimeSpan WriteBatchDelay { get; init; } = TimeSpan.Zero;
-    public int MaxConcurrentQueries { get; init; } = 16;
+    /// REQ/COUNT queries running in PostgreSQL at once; the rest wait their turn in order. About
+    /// one per core: more only time-slice the same cores and stretch every query's latency.
+    public int MaxConcurrentQueries { get; init; } = Math.Max(2, Environment.ProcessorCount);
     /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
     public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;
 }

@@ -61,9 +61,9 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             conn.Send(Replies.Eose(sub.SubIdJson));
             metrics.LiveEventsSent.Add(sub.GoLive(sent));
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested || conn.State != ConnectionState.WebSocket)
         {
-            // CLOSE, a replacing REQ, or the connection went away.
+            // CLOSE, a replacing REQ, the connection went away or was closed as a slow reader.
         }
         catch (Exception e)
         {

@@ -103,12 +103,26 @@ internal sealed partial class ClientConnection
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
     /// Waits until the outbound queue is below half its cap. Stored query results use this, so a
-    /// large REQ answer is paced by the reader instead of tripping the slow-reader limit.
+    /// large REQ answer is paced by the reader instead of tripping the slow-reader limit. The
+    /// waiting query holds one of the few query slots, so a reader that takes nothing for
+    /// StalledReaderTimeout is closed as a slow reader rather than waited for.
     public async ValueTask WaitForSendSpaceAsync(CancellationToken ct)
     {
         var limit = _ctx.Options.MaxSendQueueBytes / 2;
+        var lowest = QueuedBytes;
+        var progressAt = Environment.TickCount64;
         while (QueuedBytes > limit && State == ConnectionState.WebSocket)
+        {
             await Task.Delay(5, ct);
+            var now = Environment.TickCount64;
+            if (QueuedBytes < lowest) (lowest, progressAt) = (QueuedBytes, now);
+            else if (now - progressAt > _ctx.Options.StalledReaderTimeout.TotalMilliseconds)
+            {
+                _ctx.Metrics.SlowReadersClosed.Increment();
+                Close(CloseCodes.PolicyViolation, "slow reader: stopped reading a stored result", dropQueued: true);
+                throw new OperationCanceledException("slow reader closed", ct);
+            }
+        }
     }
 
     /// Starts the close handshake (RFC 6455 §7.1.2): our close frame goes last, then the socket's
