@@ -28,7 +28,7 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly ConnectionRegistry _connections;
     private readonly Listener _listener;
     private readonly Channel<IngestJob> _verifyQueue;
-    private readonly Channel<IngestJob> _writeQueue;
+    private readonly WriteQueues _writeQueues;
     private readonly SignatureVerifier _verifier;
     private readonly WriteBatcher[] _batchers;
     private readonly LocalEventBus _bus;
@@ -54,14 +54,14 @@ internal sealed class RelayHost : IAsyncDisposable
         _publisher = (IEventBus?)redis ?? bus;
         _connections = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
         _verifyQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(16_384) { SingleWriter = false, SingleReader = false });
-        _writeQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(Math.Max(4 * options.WriteBatchSize, 1024)) { SingleReader = options.WriteConnections == 1 });
+        _writeQueues = new WriteQueues(options.WriteConnections, Math.Max(4 * options.WriteBatchSize, 1024));
         var ingester = new EventIngester(options, _verifyQueue.Writer, Metrics);
-        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueue.Writer, _publisher, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
+        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueues, _publisher, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
         // Several writer loops, each with its own connection, let PostgreSQL use more than one core
         // and overlap one batch's commit with the next batch's inserts.
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueue.Reader, new EventWriter(db), _publisher, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db), _publisher, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
         var reqs = new ReqHandler(db, Subscriptions, options, Metrics, _log);
         _listener = new Listener(new ConnectionContext
         {
@@ -153,7 +153,7 @@ internal sealed class RelayHost : IAsyncDisposable
         _log.ShuttingDown(_connections.Count);
         _verifyQueue.Writer.TryComplete();
         await _verifier.StopAsync();
-        _writeQueue.Writer.TryComplete();
+        _writeQueues.Complete();
         foreach (var b in _batchers) await b.StopAsync();
         if (_redis is not null) await _redis.DisposeAsync();
         await _bus.StopAsync();

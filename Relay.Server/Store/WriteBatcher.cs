@@ -8,7 +8,7 @@ using Relay.Storage.Postgres;
 
 namespace Relay.Server.Store;
 
-/// A writer loop (RelayHost runs WRITE_CONNECTIONS of them on one queue): takes verified events in batches (up to N, or whatever arrives within
+/// A writer loop (RelayHost runs WRITE_CONNECTIONS of them, each on its own queue: WriteQueues): takes verified events in batches (up to N, or whatever arrives within
 /// T after the first), writes each batch in one transaction, and only after the commit answers
 /// OK and publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(

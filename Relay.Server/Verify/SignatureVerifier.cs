@@ -3,6 +3,7 @@ using Relay.Server.Fanout;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
 using Relay.Server.Protocol;
+using Relay.Server.Store;
 using Relay.Storage.Model;
 using Secp256k1Net;
 
@@ -12,7 +13,7 @@ namespace Relay.Server.Verify;
 /// libsecp256k1 context, fed by a bounded queue so socket loops never run the maths.
 /// Valid ephemeral events go straight to the bus; the rest go on to the writer.
 internal sealed class SignatureVerifier(
-    ChannelReader<IngestJob> queue, ChannelWriter<IngestJob> writeQueue, IEventBus bus,
+    ChannelReader<IngestJob> queue, WriteQueues writeQueues, IEventBus bus,
     EventIngester ingester, RelayMetrics metrics, int workers,
     Func<IReadOnlyList<IngestJob>, ValueTask<HashSet<string>>> storedIds)
 {
@@ -59,7 +60,7 @@ internal sealed class SignatureVerifier(
                     ingester.Done(e.Id, stored: false);
                     job.Connection.Send(Replies.Ok(e.Id, true, ""));
                 }
-                else await writeQueue.WriteAsync(job);
+                else await writeQueues.WriteAsync(job);
             }
             batch.Clear();
         }
