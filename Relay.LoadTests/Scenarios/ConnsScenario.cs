@@ -141,7 +141,7 @@ internal static class ConnsScenario
         ]);
         report.Chart("rss.png", "relay RSS against open connections");
         report.Section("Steps", steps.ToString());
-        report.Section("Filter", $"each connection: `[\"REQ\",\"idle\",{{\"kinds\":[1],\"authors\":[\"<random pubkey>\"],\"since\":{since}}}]`, then no traffic (no pings: KeepAliveInterval is zero)");
+        report.Section("Filter", $"each connection: `[\"REQ\",\"idle\",{{\"kinds\":[1],\"authors\":[\"<random pubkey>\"],\"since\":{since}}}]`, then no traffic (the load generator sends no pings)");
         report.Section("Connection errors", Common.Table(errors, "error"));
         report.Section("Connections closed by the relay", Common.Table(ended, "how"));
         report.Write();
