@@ -28,6 +28,9 @@ internal sealed class SignatureVerifier(
     /// Events taken from the queue at a time: one database look-up covers the whole batch.
     private const int BatchSize = 64;
 
+    private const int LookUpFromBatchSize = 8;
+    private static readonly HashSet<string> NoneStored = [];
+
     private async Task RunAsync()
     {
         using var secp = new Secp256k1();
@@ -37,7 +40,9 @@ internal sealed class SignatureVerifier(
             while (batch.Count < BatchSize && queue.TryRead(out var job)) batch.Add(job);
             if (batch.Count == 0) continue;
             // Re-broadcasts of old events are common: answer them without the signature check.
-            var stored = await storedIds(batch);
+            // A look-up is a database round trip, worth it for a batch; a few events cost less to
+            // verify than to look up, and the writer still answers a stored one "duplicate:".
+            var stored = batch.Count >= LookUpFromBatchSize ? await storedIds(batch) : NoneStored;
             foreach (var job in batch)
             {
                 var e = job.Event;
