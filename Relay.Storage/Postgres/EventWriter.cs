@@ -32,7 +32,8 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
 
     private const string CreateStaging = """
         CREATE TEMP TABLE IF NOT EXISTS staging_events (
-            id bytea, pubkey bytea, created_at bigint, kind integer, d_tag bytea, expiration bigint, raw bytea
+            id bytea, pubkey bytea, created_at bigint, kind integer, d_tag bytea, expiration bigint,
+            raw bytea COMPRESSION lz4   -- as events.raw: pglz here cost ~4% of PostgreSQL's ingest CPU (perf)
         ) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS staging_tags (
             event_id bytea, name "char", value bytea, created_at bigint, kind integer
