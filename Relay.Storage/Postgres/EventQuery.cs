@@ -82,7 +82,7 @@ public static class EventQuery
                    _ => "SELECT DISTINCT t.event_id AS id",   // an event may match by two of its tags
                })
                .Append(" FROM tags t JOIN events e ON e.id = t.event_id WHERE t.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
-               .Append(" AND t.value").Append(EqualsAny(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Bytea));
+               .Append(" AND t.value").Append(EqualsAny(cmd, values.Select(TagValueKey.Encode).ToArray(), NpgsqlDbType.Bytea));
             if (f.Kinds is { } k) sql.Append(" AND t.kind").Append(EqualsAny(cmd, k, NpgsqlDbType.Integer));
             if (f.Since is { } s) sql.Append(" AND t.created_at >= ").Append(Param(cmd, s, NpgsqlDbType.Bigint));
             if (f.Until is { } u) sql.Append(" AND t.created_at <= ").Append(Param(cmd, u, NpgsqlDbType.Bigint));
@@ -108,7 +108,7 @@ public static class EventQuery
         foreach (var (name, values) in f.Tags.Skip(byTag ? 1 : 0))
         {
             sql.Append(" AND e.id IN (SELECT t2.event_id FROM tags t2 WHERE t2.name = ").Append(Param(cmd, name, NpgsqlDbType.InternalChar))
-               .Append(" AND t2.value = ANY(").Append(Param(cmd, values.Select(Encoding.UTF8.GetBytes).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append("))");
+               .Append(" AND t2.value = ANY(").Append(Param(cmd, values.Select(TagValueKey.Encode).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea)).Append("))");
         }
         if (limit is { } n)
             sql.Append(byTag ? " ORDER BY t.created_at DESC, t.event_id ASC LIMIT " : " ORDER BY e.created_at DESC, e.id ASC LIMIT ").Append(n);

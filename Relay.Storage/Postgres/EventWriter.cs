@@ -279,7 +279,7 @@ internal sealed class BatchRows
             {
                 TagEventIds.Add(Ids[i]);
                 TagNames.Add(name.ToString());
-                TagValues.Add(Encoding.UTF8.GetBytes(value));
+                TagValues.Add(TagValueKey.Encode(value));
                 TagCreatedAts.Add(e.CreatedAt);
                 TagKinds.Add(e.Kind);
             }

@@ -172,6 +172,25 @@ public abstract class EventWriterTests
     }
 
     [Fact]
+    public async Task A_32_byte_text_tag_value_and_the_hex_of_its_bytes_are_different_values()
+    {
+        await using var db = await MigratedDatabase.CreateAsync();
+        using var signer = EventSigner.FromSeed("writer-tag-keys");
+        var text32 = "abcdefghijklmnopqrstuvwxyz012345";
+        var hex = Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(text32));
+        var a = signer.SignEvent(1, "text", [["t", text32]], createdAt: T0);
+        var b = signer.SignEvent(1, "hex", [["t", hex]], createdAt: T0 + 1);
+        var c = signer.SignEvent(1, "HEX", [["t", hex.ToUpperInvariant()]], createdAt: T0 + 2);
+        await using var writer = NewWriter(db.DataSource);
+
+        Assert.Equal([WriteOutcome.Stored, WriteOutcome.Stored, WriteOutcome.Stored], await writer.WriteAsync([a, b, c]));
+
+        Assert.Equal([a.Id], MigratedDatabase.Ids(await db.QueryAsync(new NostrFilter { Tags = [('t', [text32])] })));
+        Assert.Equal([b.Id], MigratedDatabase.Ids(await db.QueryAsync(new NostrFilter { Tags = [('t', [hex])] })));
+        Assert.Equal([c.Id], MigratedDatabase.Ids(await db.QueryAsync(new NostrFilter { Tags = [('t', [hex.ToUpperInvariant()])] })));
+    }
+
+    [Fact]
     public async Task Two_writers_racing_on_one_replaceable_key_leave_exactly_the_winner()
     {
         await using var db = await MigratedDatabase.CreateAsync();

@@ -48,6 +48,61 @@ public sealed class MigratorTests
         }
     }
 
+    [Fact]
+    public async Task Tag_values_written_before_migration_4_are_found_by_queries_after_it()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var ds = db.OpenDataSource();
+        // The schema as it was before 004, with tag rows in the old form (every value as UTF-8).
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            await ExecAsync(conn, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+            foreach (var (version, name, sql) in Migrator.Scripts().Where(m => m.Version < 4))
+            {
+                await ExecAsync(conn, sql);
+                await ExecAsync(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name);
+            }
+        }
+        using var signer = Relay.Storage.Model.EventSigner.FromSeed("migration-4");
+        var text32 = "abcdefghijklmnopqrstuvwxyz012345";
+        var hexOfText32 = Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(text32));
+        (string Name, string Value)[] values =
+        [
+            ("p", signer.Pubkey), ("t", text32), ("t", hexOfText32), ("t", hexOfText32.ToUpperInvariant()),
+            ("t", "a\u0000b" + new string('0', 61)), ("t", "short"),
+        ];
+        var events = values.Select((v, i) => signer.SignEvent(1, $"e{i}", [[v.Name, v.Value]], 1_700_000_000 + i)).ToArray();
+        await using (var conn = await ds.OpenConnectionAsync())
+            foreach (var e in events)
+            {
+                await ExecAsync(conn, "INSERT INTO events (id, pubkey, created_at, kind, raw) VALUES ($1, $2, $3, 1, $4)", e.IdBytes(), e.PubkeyBytes(), e.CreatedAt, e.Raw);
+                var (name, value) = e.IndexedTags().Single();
+                await ExecAsync(conn, "INSERT INTO tags (event_id, name, value, created_at, kind) VALUES ($1, $2::text::\"char\", $3, $4, 1)",
+                    e.IdBytes(), name.ToString(), System.Text.Encoding.UTF8.GetBytes(value), e.CreatedAt);
+            }
+
+        Assert.Equal(1, await Migrator.ApplyAsync(ds));
+
+        // Each value finds exactly its own event, as before the migration.
+        for (var i = 0; i < events.Length; i++)
+        {
+            var filter = new Relay.Storage.Model.NostrFilter { Tags = [(values[i].Name[0], [events[i].IndexedTags().Single().Value])] };
+            var found = new List<string>();
+            await EventQuery.RunAsync(ds, [filter], 500, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                raw => { found.Add(System.Text.Encoding.ASCII.GetString(raw.Span.Slice(7, 64))); return ValueTask.CompletedTask; }, CancellationToken.None);
+            Assert.Equal([events[i].Id], found);
+        }
+        // The hex values are stored as their 32 bytes now.
+        Assert.Equal(32L, await ScalarAsync(ds, $"SELECT length(value)::bigint FROM tags WHERE name = 'p'"));
+    }
+
+    private static async Task ExecAsync(NpgsqlConnection conn, string sql, params object[] args)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     private static async Task<List<(int, long)>> AppliedAsync(NpgsqlDataSource ds)
     {
         var rows = new List<(int, long)>();
