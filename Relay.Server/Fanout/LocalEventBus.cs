@@ -18,13 +18,8 @@ internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metric
 
     private async Task RunAsync()
     {
-        var matched = new List<Subscription>();
         await foreach (var e in _queue.Reader.ReadAllAsync())
-        {
-            matched.Clear();
-            index.Match(e, matched);
-            metrics.LiveEventsSent.Add(SubscriptionIndex.Offer(e, matched));
-        }
+            metrics.LiveEventsSent.Add(index.Dispatch(e));
     }
 
     public async Task StopAsync()

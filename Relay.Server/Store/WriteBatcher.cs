@@ -8,9 +8,10 @@ using Relay.Storage.Postgres;
 
 namespace Relay.Server.Store;
 
-/// A writer loop (RelayHost runs WRITE_CONNECTIONS of them, each on its own queue: WriteQueues): takes verified events in batches (up to N, or whatever arrives within
-/// T after the first), writes each batch in one transaction, and only after the commit answers
-/// OK and publishes to live subscribers. A failed batch answers every event in it.
+/// A writer loop (RelayHost runs WRITE_CONNECTIONS of them, each on its own queue, see
+/// WriteQueues): takes verified events in batches (up to N, or whatever arrives within T after
+/// the first), writes each batch in one transaction, and only after the commit answers OK and
+/// publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
     RelayMetrics metrics, RelayLog log, int maxBatch, TimeSpan maxDelay)
@@ -26,8 +27,6 @@ internal sealed class WriteBatcher(
         while (await queue.WaitToReadAsync())
         {
             while (batch.Count < maxBatch && queue.TryRead(out var job)) batch.Add(job);
-            // Another loop may have taken what woke this one.
-            if (batch.Count == 0) continue;
             if (batch.Count < maxBatch && maxDelay > TimeSpan.Zero)
             {
                 // Optionally let a burst fill the batch. Off by default: while one loop commits,

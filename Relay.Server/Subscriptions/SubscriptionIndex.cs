@@ -57,29 +57,23 @@ internal sealed class SubscriptionIndex
     }
 
     /// Offers the event to every subscription with a matching filter, once per subscription.
-    /// Returns how many subscriptions took it. Allocates nothing (one list per thread, reused).
+    /// Returns how many subscriptions took it. Only the look-up holds the lock; offering happens
+    /// after, so REQ and CLOSE never wait on a fan-out. Allocates nothing (one list per thread).
     public int Dispatch(NostrEvent e)
     {
         var matched = t_matched ??= [];
         matched.Clear();
         Match(e, matched);
-        return Offer(e, matched);
-    }
-
-    [ThreadStatic] private static List<Subscription>? t_matched;
-
-    /// Offers the event to each subscription in <paramref name="matched"/>; returns how many took it.
-    public static int Offer(NostrEvent e, List<Subscription> matched)
-    {
         var delivered = 0;
         foreach (var sub in matched)
             if (sub.Offer(e)) delivered++;
         return delivered;
     }
 
-    /// Appends the subscriptions with a filter matching the event, once each. Only the look-up
-    /// holds the lock; offering happens after, so REQ and CLOSE never wait on a fan-out.
-    public void Match(NostrEvent e, List<Subscription> into)
+    [ThreadStatic] private static List<Subscription>? t_matched;
+
+    /// Appends the subscriptions with a filter matching the event, once each.
+    private void Match(NostrEvent e, List<Subscription> into)
     {
         lock (_gate)
         {
