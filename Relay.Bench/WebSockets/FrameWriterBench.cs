@@ -4,8 +4,8 @@ using Relay.Server.WebSockets;
 
 namespace Relay.Bench.WebSockets;
 
-/// Server frame building: the bare header (0 B); a whole EVENT frame in one array (header +
-/// payload); and the fan-out form that shares the stored JSON and allocates only the head.
+/// Server frame building: the bare header (0 B); a whole EVENT frame written into a REQ's batch
+/// buffer (0 B); and the fan-out form that shares the stored JSON and allocates only the head.
 [MemoryDiagnoser]
 public class FrameWriterBench
 {
@@ -20,14 +20,11 @@ public class FrameWriterBench
     [Arguments(70_000)]
     public int WriteHeader(int payloadLength) => FrameWriter.WriteHeader(_header, WebSocketOpcode.Text, payloadLength);
 
-    /// A stored query result: built in a rented array, returned as the send loop would.
+    private readonly byte[] _batch = new byte[64 * 1024];
+
+    /// A stored query result, framed into the REQ's batch buffer (StoredResultBatch).
     [Benchmark]
-    public int RepliesPooledEvent()
-    {
-        var frame = Replies.PooledEvent(_subIdJson, _raw);
-        frame.Release();
-        return frame.Length;
-    }
+    public int RepliesWriteEvent() => Replies.WriteEvent(_batch, _subIdJson, _raw);
 
     [Benchmark]
     public int RepliesSharedEvent() => Replies.SharedEvent(_subIdJson, _raw).Length;   // int: boxing the struct would add bytes

@@ -9,15 +9,37 @@ internal static class Replies
 {
     private static readonly byte[] CloseBracket = [(byte)']'];
 
-    /// `["EVENT",<subid>,<raw>]` in a rented array that the connection's queue returns after
-    /// sending: stored query results cost no allocation per event.
-    public static OutboundFrame PooledEvent(byte[] subIdJson, ReadOnlySpan<byte> raw)
+    /// Bytes of the frame <see cref="WriteEvent(Span{byte}, byte[], ReadOnlySpan{byte})"/> writes.
+    public static int EventFrameLength(byte[] subIdJson, int rawLength)
+    {
+        var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + rawLength + 1;
+        return FrameWriter.HeaderLength(payload) + payload;
+    }
+
+    /// Writes the `["EVENT",<subid>,<raw>]` frame into <paramref name="frame"/>, which holds
+    /// exactly <see cref="EventFrameLength"/> bytes' room; returns the bytes written.
+    public static int WriteEvent(Span<byte> frame, byte[] subIdJson, ReadOnlySpan<byte> raw)
     {
         var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + raw.Length + 1;
-        var length = FrameWriter.HeaderLength(payload) + payload;
-        var frame = ArrayPool<byte>.Shared.Rent(length);
         WriteEvent(frame, payload, subIdJson, raw);
-        return OutboundFrame.FromPool(frame, length);
+        return FrameWriter.HeaderLength(payload) + payload;
+    }
+
+    /// Bytes of the frame <see cref="WriteEose"/> writes.
+    public static int EoseFrameLength(byte[] subIdJson)
+    {
+        var payload = "[\"EOSE\",]"u8.Length + subIdJson.Length;
+        return FrameWriter.HeaderLength(payload) + payload;
+    }
+
+    /// Writes the `["EOSE",<subid>]` frame; returns the bytes written.
+    public static int WriteEose(Span<byte> frame, byte[] subIdJson)
+    {
+        var payload = "[\"EOSE\",]"u8.Length + subIdJson.Length;
+        var span = frame[FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, payload)..];
+        "[\"EOSE\","u8.CopyTo(span); span = span["[\"EOSE\","u8.Length..];
+        subIdJson.CopyTo(span); span[subIdJson.Length] = (byte)']';
+        return FrameWriter.HeaderLength(payload) + payload;
     }
 
     private static void WriteEvent(Span<byte> frame, int payload, byte[] subIdJson, ReadOnlySpan<byte> raw)
@@ -51,11 +73,6 @@ internal static class Replies
         w.Write(accepted ? "\",true,"u8 : "\",false,"u8);
         CanonicalJson.WriteString(w, message);
         w.Write("]"u8);
-    });
-
-    public static byte[] Eose(byte[] subIdJson) => Build(w =>
-    {
-        w.Write("[\"EOSE\","u8); w.Write(subIdJson); w.Write("]"u8);
     });
 
     public static byte[] Closed(byte[] subIdJson, string message) => Build(w =>

@@ -41,6 +41,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         var conn = sub.Connection;
         var ct = sub.Cancelled;
         var sent = new HashSet<string>(StringComparer.Ordinal);
+        using var batch = new StoredResultBatch(conn, sub.SubIdJson);
         try
         {
             await _queries.WaitAsync(ct);
@@ -49,8 +50,12 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
                 var n = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), async raw =>
                 {
                     sent.Add(IdOf(raw.Span));
-                    if (conn.QueuedBytes > options.MaxSendQueueBytes / 2) await conn.WaitForSendSpaceAsync(ct);
-                    conn.Send(Replies.PooledEvent(sub.SubIdJson, raw.Span));
+                    if (!batch.HasRoomFor(raw.Length))
+                    {
+                        if (conn.QueuedBytes > options.MaxSendQueueBytes / 2) await conn.WaitForSendSpaceAsync(ct);
+                        batch.Flush();
+                    }
+                    batch.AddEvent(raw.Span);
                 }, ct);
                 metrics.StoredEventsSent.Add(n);
             }
@@ -58,7 +63,8 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             {
                 _queries.Release();
             }
-            conn.Send(Replies.Eose(sub.SubIdJson));
+            batch.AddEose();
+            batch.Flush();
             metrics.LiveEventsSent.Add(sub.GoLive(sent));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested || conn.State != ConnectionState.WebSocket)

@@ -175,7 +175,8 @@ internal sealed partial class ClientConnection
                     bytes += frame.Length;
                 }
                 if (batch.Count == 0) continue;
-                if (bytes <= CopyToSendBytes) await SendCopiedAsync(batch, bytes);
+                if (batch.Count == 1) await _socket.SendAsync(batch[0].AsMemory(), SocketFlags.None);
+                else if (bytes <= CopyToSendBytes) await SendCopiedAsync(batch, bytes);
                 else await _socket.SendAsync(batch, SocketFlags.None);
                 Interlocked.Add(ref _queuedBytes, -bytes);
                 foreach (var f in sending) f.Release();

@@ -23,7 +23,8 @@ internal readonly struct OutboundFrame
         Pooled = true;
     }
 
-    /// Takes ownership of an ArrayPool array holding a complete frame in its first <paramref name="length"/> bytes.
+    /// Takes ownership of an ArrayPool array holding one or more complete frames in its first
+    /// <paramref name="length"/> bytes.
     public static OutboundFrame FromPool(byte[] rented, int length) => new(rented, length);
 
     public byte[] First { get; }

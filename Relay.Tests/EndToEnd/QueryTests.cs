@@ -197,6 +197,23 @@ public sealed class QueryTests
     }
 
     [Fact]
+    public async Task An_answer_larger_than_one_send_batch_arrives_whole_and_in_order_then_EOSE()
+    {
+        await using var relay = await TestRelay.StartAsync();
+        await using var client = await relay.ConnectAsync();
+        using var s = EventSigner.Random();
+        // 60 events of ~5 KB: the stored answer spans several 64 KiB batches, and the middle event
+        // alone is bigger than a batch.
+        var events = Enumerable.Range(0, 60)
+            .Select(i => s.Sign(1, new string((char)('a' + i % 26), i == 30 ? 100_000 : 5_000), createdAt: T0 + i)).ToArray();
+        await client.PublishAcceptedAsync(events);
+
+        var ids = await client.QueryIdsAsync("big", Authors(s.Pubkey));
+
+        Assert.Equal(events.Reverse().Select(IdOf), ids);
+    }
+
+    [Fact]
     public async Task Events_with_equal_created_at_are_ordered_lowest_id_first_and_limit_keeps_the_lowest_ids()
     {
         await using var relay = await TestRelay.StartAsync();

@@ -372,11 +372,11 @@ public sealed class ClientMessageParserTests
     }
 
     /// The bytes of a pooled frame, and the array back to the pool (as the send loop would).
-    private static byte[] Pooled(Relay.Server.WebSockets.OutboundFrame frame)
+    private static byte[] EventFrame(byte[] subIdJson, byte[] raw)
     {
-        var bytes = frame.First.AsSpan(0, frame.FirstLength).ToArray();
-        frame.Release();
-        return bytes;
+        var frame = new byte[Replies.EventFrameLength(subIdJson, raw.Length)];
+        Assert.Equal(frame.Length, Replies.WriteEvent(frame, subIdJson, raw));
+        return frame;
     }
 
     [Theory]
@@ -387,7 +387,7 @@ public sealed class ClientMessageParserTests
     public void EVENT_reply_keeps_the_subscription_id_and_event_intact(string subId)
     {
         var raw = Encoding.UTF8.GetBytes(Event);
-        var reply = ReadReply(Pooled(Replies.PooledEvent(Replies.SubIdJson(subId), raw)));
+        var reply = ReadReply(EventFrame(Replies.SubIdJson(subId), raw));
         Assert.Equal(3, reply.Length);
         Assert.Equal("EVENT", reply[0].GetString());
         Assert.Equal(subId, reply[1].GetString());
@@ -402,7 +402,7 @@ public sealed class ClientMessageParserTests
     public void EVENT_reply_frame_length_is_right_for_large_events(int contentLength)
     {
         var raw = Encoding.UTF8.GetBytes("{\"content\":\"" + new string('x', contentLength) + "\"}");
-        var reply = ReadReply(Pooled(Replies.PooledEvent(Replies.SubIdJson("s"), raw)));
+        var reply = ReadReply(EventFrame(Replies.SubIdJson("s"), raw));
         Assert.Equal(contentLength, reply[2].GetProperty("content").GetString()!.Length);
     }
 
@@ -411,7 +411,9 @@ public sealed class ClientMessageParserTests
     {
         var sub = Replies.SubIdJson("a\"b");
 
-        var eose = ReadReply(Replies.Eose(sub));
+        var eoseFrame = new byte[Replies.EoseFrameLength(sub)];
+        Assert.Equal(eoseFrame.Length, Replies.WriteEose(eoseFrame, sub));
+        var eose = ReadReply(eoseFrame);
         Assert.Equal(["EOSE", "a\"b"], eose.Select(e => e.GetString()));
 
         var closed = ReadReply(Replies.Closed(sub, "error: \"db\" down"));
