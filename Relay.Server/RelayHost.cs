@@ -111,7 +111,7 @@ internal sealed class RelayHost : IAsyncDisposable
         try
         {
             var log = new RelayLog(loggers.CreateLogger("relay"));
-            var applied = await Migrator.ApplyAsync(db, ct);
+            var applied = await Migrator.ApplyAsync(db, log.Migrating, ct);
             if (applied > 0) log.Migrated(applied);
             var metrics = new RelayMetrics();
             var index = new SubscriptionIndex();

@@ -14,6 +14,9 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(2, LogLevel.Information, "Applied {Count} database migration(s)")]
     public partial void Migrated(int count);
 
+    [LoggerMessage(4, LogLevel.Information, "Applying database migration {Name}; some rewrite every row, which takes minutes on a large database")]
+    public partial void Migrating(string name);
+
     [LoggerMessage(3, LogLevel.Information, "Shutting down: closing {Connections} connection(s)")]
     public partial void ShuttingDown(int connections);
 

@@ -9,7 +9,16 @@ public static class Migrator
 {
     private const long LockKey = 0x6E6F737472; // "nostr"
 
-    public static async Task<int> ApplyAsync(NpgsqlDataSource db, CancellationToken ct = default)
+    public static Task<int> ApplyAsync(NpgsqlDataSource db, CancellationToken ct = default) =>
+        ApplyAsync(db, Scripts(), applying: null, ct);
+
+    /// As above; <paramref name="applying"/> hears each migration's name before it runs (some
+    /// rewrite every row, which on a large database takes minutes).
+    public static Task<int> ApplyAsync(NpgsqlDataSource db, Action<string>? applying, CancellationToken ct = default) =>
+        ApplyAsync(db, Scripts(), applying, ct);
+
+    internal static async Task<int> ApplyAsync(NpgsqlDataSource db, IEnumerable<(int Version, string Name, string Sql)> scripts,
+        Action<string>? applying, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
@@ -22,9 +31,10 @@ public static class Migrator
             while (await r.ReadAsync(ct)) applied.Add(r.GetInt32(0));
 
         var count = 0;
-        foreach (var (version, name, sql) in Scripts())
+        foreach (var (version, name, sql) in scripts)
         {
             if (applied.Contains(version)) continue;
+            applying?.Invoke(name);
             await Exec(conn, tx, sql, ct);
             await using var mark = new NpgsqlCommand("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", conn, tx);
             mark.Parameters.Add(new() { Value = version });
@@ -56,7 +66,9 @@ public static class Migrator
 
     private static async Task Exec(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        // No command timeout: a migration (or the wait for another relay's) takes what it takes;
+        // cut off at the default 30 s it would roll back and fail every start on a large database.
+        await using var cmd = new NpgsqlCommand(sql, conn, tx) { CommandTimeout = 0 };
         await cmd.ExecuteNonQueryAsync(ct);
     }
 }

@@ -49,6 +49,22 @@ public sealed class MigratorTests
     }
 
     [Fact]
+    public async Task A_migration_slower_than_the_command_timeout_still_completes_and_is_announced_first()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        // A 1 s command timeout and a 2 s migration: stands in for a rewrite of a large database.
+        var csb = new NpgsqlConnectionStringBuilder(db.Url) { CommandTimeout = 1 };
+        await using var ds = new NpgsqlSlimDataSourceBuilder(csb.ConnectionString).EnableArrays().Build();
+        var scripts = Migrator.Scripts().Append((999, "999_slow", "SELECT pg_sleep(2)"));
+        var announced = new List<string>();
+
+        Assert.Equal(Versions.Length + 1, await Migrator.ApplyAsync(ds, scripts, announced.Add, CancellationToken.None));
+
+        Assert.Equal(Migrator.Scripts().Select(s => s.Name).Append("999_slow"), announced);
+        Assert.Equal(Versions.Append(999).Select(v => (v, 1L)), await AppliedAsync(ds));
+    }
+
+    [Fact]
     public async Task Tag_values_written_before_migration_4_are_found_by_queries_after_it()
     {
         await using var db = await TestDatabase.CreateAsync();
