@@ -137,8 +137,16 @@ internal sealed partial class ClientConnection
         }
         State = ConnectionState.Closing;
         _outbox.Complete();
-        _ = AbortAfterAsync(TimeSpan.FromSeconds(2));
+        _ = AbortAfterAsync(dropQueued ? SlowReaderCloseGrace : CloseHandshakeTimeout);
     }
+
+    /// How long a peer has to answer our close frame before the socket is dropped.
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(2);
+
+    /// A slow reader's close frame sits behind what the kernel already holds for it (megabytes on
+    /// a fast link); dropping the socket after 2 s would reset it, and a client that reads again
+    /// would never see why. Our queue is already dropped, so waiting costs only a connection slot.
+    private static readonly TimeSpan SlowReaderCloseGrace = TimeSpan.FromSeconds(30);
 
     /// Drops the connection at once (no close handshake).
     public void Abort()

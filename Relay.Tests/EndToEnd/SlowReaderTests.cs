@@ -35,4 +35,32 @@ public sealed class SlowReaderTests
         Assert.Single(events);
         Assert.Equal(1, relay.Host.Metrics.SlowReadersClosed.Value);
     }
+
+    [Fact]
+    public async Task A_live_subscriber_closed_as_a_slow_reader_still_finds_the_reason_when_it_reads_again_seconds_later()
+    {
+        await using var relay = await TestRelay.StartAsync(o => o with { MaxSendQueueBytes = 256 * 1024 });
+        await using var slow = await RawWebSocket.OpenAsync(relay.Port);
+        await slow.SendTextAsync("[\"REQ\",\"live\",{\"kinds\":[1]}]");
+        Assert.Equal("EOSE", (await slow.ReadMessageAsync())[0].GetString());
+
+        // Publish 16 KB events the subscriber never reads until the relay gives up on it: the
+        // kernel's socket buffers fill first (megabytes on loopback), then the relay's queue.
+        await using var publisher = await relay.ConnectAsync();
+        using var signer = EventSigner.Random();
+        var padding = new string('x', 16 * 1024);
+        for (var i = 0; i < 3000 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++)
+            Assert.True((await publisher.PublishAsync(signer.Sign(1, $"{i} {padding}"))).Accepted);
+        Assert.Equal(1, relay.Host.Metrics.SlowReadersClosed.Value);
+
+        // Longer than the 2 s a normal close handshake is given, then read everything.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var events = new List<RawFrame>();
+        var close = await slow.ReadCloseAsync(events);
+
+        Assert.NotNull(close);
+        Assert.Equal(1008, close.CloseCode);
+        Assert.StartsWith("slow reader", close.PayloadText[2..]);
+        Assert.NotEmpty(events);
+    }
 }
