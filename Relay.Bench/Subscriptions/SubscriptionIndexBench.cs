@@ -57,7 +57,7 @@ public class SubscriptionIndexBench
         // Every connection wraps the same accepted socket: nothing reads or writes it, and one
         // socket pair per connection would need 2,000 descriptors for the 100k case.
         var rng = new Random(42);
-        var noSentIds = new HashSet<string>();
+        var noSentIds = new HashSet<EventIdKey>();
         var matching = new List<ClientConnection>();
         ClientConnection? conn = null;
         for (var i = 0; i < Subscriptions; i++)

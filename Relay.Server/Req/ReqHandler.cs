@@ -1,4 +1,3 @@
-using System.Text;
 using Npgsql;
 using Relay.Server.Configuration;
 using Relay.Server.Observability;
@@ -40,7 +39,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     {
         var conn = sub.Connection;
         var ct = sub.Cancelled;
-        var sent = new HashSet<string>(StringComparer.Ordinal);
+        var sent = new HashSet<EventIdKey>();
         using var batch = new StoredResultBatch(conn, sub.SubIdJson);
         try
         {
@@ -105,7 +104,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     }
 
     /// Stored JSON always starts `{"id":"<64 hex>"` because the relay wrote it.
-    private static string IdOf(ReadOnlySpan<byte> raw) => Encoding.ASCII.GetString(raw.Slice(7, 64));
+    private static EventIdKey IdOf(ReadOnlySpan<byte> raw) => EventIdKey.Parse(raw.Slice(7, 64));
 
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }

@@ -16,7 +16,7 @@ internal sealed class Subscription
     /// Ids the stored query sent, kept for a short while after EOSE: an event committed before
     /// the query's snapshot can still be on its way through the bus (the writer publishes after
     /// its commit, the bus dispatches in turn) and must not be sent a second time.
-    private HashSet<string>? _sentByQuery;
+    private HashSet<EventIdKey>? _sentByQuery;
     private bool _closed;
     private readonly CancellationTokenSource _cancel;
 
@@ -58,20 +58,20 @@ internal sealed class Subscription
                 pending.Add(e);
                 return false;
             }
-            if (_sentByQuery is { } sent && sent.Contains(e.Id)) return false;
+            if (_sentByQuery is { } sent && sent.Contains(EventIdKey.Parse(e.Id))) return false;
             return Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw));
         }
     }
 
     /// After EOSE: send the held events the stored query did not send, then go live.
-    public int GoLive(HashSet<string> sentIds)
+    public int GoLive(HashSet<EventIdKey> sentIds)
     {
         lock (_gate)
         {
             if (_closed || _pending is null) return 0;
             var n = 0;
             foreach (var e in _pending)
-                if (!sentIds.Contains(e.Id) && Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw))) n++;
+                if (!sentIds.Contains(EventIdKey.Parse(e.Id)) && Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw))) n++;
             _pending = null;
             if (sentIds.Count > 0)
             {
