@@ -15,7 +15,7 @@ namespace Relay.Bench.Subscriptions;
 /// follow its author: each subscription is one follow-list filter (3 authors, kind 1), 100 per
 /// connection (the default MaxSubscriptions), so the matches fan out to as many connections.
 /// The other 99% sit under other authors' keys and are never visited; DispatchNoMatch shows the
-/// cost of an event nobody follows. Dispatch allocates one frame head per delivery (Replies.SharedEvent).
+/// cost of an event nobody follows. A delivery queues the shared parts of the frame (0 B).
 [MemoryDiagnoser]
 public class SubscriptionIndexBench
 {

@@ -4,8 +4,9 @@ using Relay.Server.WebSockets;
 
 namespace Relay.Bench.WebSockets;
 
-/// Server frame building: the bare header (0 B); a whole EVENT frame written into a REQ's batch
-/// buffer (0 B); and the fan-out form that shares the stored JSON and allocates only the head.
+/// Server frame building: the bare header; a whole EVENT frame written into a REQ's batch buffer;
+/// and a live event queued as shared parts, then written into the send buffer as the send loop
+/// does. All 0 B.
 [MemoryDiagnoser]
 public class FrameWriterBench
 {
@@ -26,6 +27,7 @@ public class FrameWriterBench
     [Benchmark]
     public int RepliesWriteEvent() => Replies.WriteEvent(_batch, _subIdJson, _raw);
 
+    /// A live event for one subscriber: queued as (subscription id, stored JSON), framed at send time.
     [Benchmark]
-    public int RepliesSharedEvent() => Replies.SharedEvent(_subIdJson, _raw).Length;   // int: boxing the struct would add bytes
+    public int LiveEventQueuedThenCopied() => Replies.SharedEvent(_subIdJson, _raw).CopyTo(_batch);
 }

@@ -7,23 +7,39 @@ namespace Relay.Server.Protocol;
 /// Builds relay→client messages as complete WebSocket text frames, ready to send.
 internal static class Replies
 {
-    private static readonly byte[] CloseBracket = [(byte)']'];
-
     /// Bytes of the frame <see cref="WriteEvent(Span{byte}, byte[], ReadOnlySpan{byte})"/> writes.
-    public static int EventFrameLength(byte[] subIdJson, int rawLength)
-    {
-        var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + rawLength + 1;
-        return FrameWriter.HeaderLength(payload) + payload;
-    }
+    public static int EventFrameLength(byte[] subIdJson, int rawLength) =>
+        EventHeadLength(subIdJson, rawLength) + rawLength + 1;
+
+    /// Bytes before the stored JSON in an EVENT frame: the frame header and `["EVENT",<subid>,`.
+    public static int EventHeadLength(byte[] subIdJson, int rawLength) =>
+        FrameWriter.HeaderLength(EventPayloadLength(subIdJson, rawLength)) + "[\"EVENT\","u8.Length + subIdJson.Length + 1;
 
     /// Writes the `["EVENT",<subid>,<raw>]` frame into <paramref name="frame"/>, which holds
-    /// exactly <see cref="EventFrameLength"/> bytes' room; returns the bytes written.
+    /// at least <see cref="EventFrameLength"/> bytes' room; returns the bytes written.
     public static int WriteEvent(Span<byte> frame, byte[] subIdJson, ReadOnlySpan<byte> raw)
     {
-        var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + raw.Length + 1;
-        WriteEvent(frame, payload, subIdJson, raw);
-        return FrameWriter.HeaderLength(payload) + payload;
+        var n = WriteEventHead(frame, subIdJson, raw.Length);
+        raw.CopyTo(frame[n..]);
+        n += raw.Length;
+        frame[n] = (byte)']';
+        return n + 1;
     }
+
+    /// Writes the frame header and `["EVENT",<subid>,` of an EVENT frame whose stored JSON is
+    /// <paramref name="rawLength"/> bytes; the caller sends the JSON and `]` after it. Returns the
+    /// bytes written (<see cref="EventHeadLength"/>).
+    public static int WriteEventHead(Span<byte> frame, byte[] subIdJson, int rawLength)
+    {
+        var n = FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, EventPayloadLength(subIdJson, rawLength));
+        "[\"EVENT\","u8.CopyTo(frame[n..]); n += "[\"EVENT\","u8.Length;
+        subIdJson.CopyTo(frame[n..]); n += subIdJson.Length;
+        frame[n] = (byte)',';
+        return n + 1;
+    }
+
+    private static int EventPayloadLength(byte[] subIdJson, int rawLength) =>
+        "[\"EVENT\","u8.Length + subIdJson.Length + 1 + rawLength + 1;
 
     /// Bytes of the frame <see cref="WriteEose"/> writes.
     public static int EoseFrameLength(byte[] subIdJson)
@@ -42,29 +58,9 @@ internal static class Replies
         return FrameWriter.HeaderLength(payload) + payload;
     }
 
-    private static void WriteEvent(Span<byte> frame, int payload, byte[] subIdJson, ReadOnlySpan<byte> raw)
-    {
-        var span = frame[FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, payload)..];
-        "[\"EVENT\","u8.CopyTo(span); span = span["[\"EVENT\","u8.Length..];
-        subIdJson.CopyTo(span); span = span[subIdJson.Length..];
-        span[0] = (byte)','; span = span[1..];
-        raw.CopyTo(span); span = span[raw.Length..];
-        span[0] = (byte)']';
-    }
-
-    /// The same message as <see cref="Event"/>, but sharing <paramref name="raw"/> instead of
-    /// copying it: fan-out to many subscribers allocates only each one's small head.
-    public static OutboundFrame SharedEvent(byte[] subIdJson, byte[] raw)
-    {
-        var payload = "[\"EVENT\","u8.Length + subIdJson.Length + 1 + raw.Length + 1;
-        var header = FrameWriter.HeaderLength(payload);
-        var head = new byte[header + "[\"EVENT\","u8.Length + subIdJson.Length + 1];
-        var span = head.AsSpan(FrameWriter.WriteHeader(head, WebSocketOpcode.Text, payload));
-        "[\"EVENT\","u8.CopyTo(span); span = span["[\"EVENT\","u8.Length..];
-        subIdJson.CopyTo(span); span = span[subIdJson.Length..];
-        span[0] = (byte)',';
-        return new OutboundFrame(head, raw, CloseBracket);
-    }
+    /// A live event for one subscriber, sharing the stored JSON (and the subscription's id bytes)
+    /// with nothing copied or allocated: the frame is written only as it is sent.
+    public static OutboundFrame SharedEvent(byte[] subIdJson, byte[] raw) => OutboundFrame.LiveEvent(subIdJson, raw);
 
     public static byte[] Ok(string eventId, bool accepted, string message) => Build(w =>
     {

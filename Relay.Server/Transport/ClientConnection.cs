@@ -20,6 +20,7 @@ internal sealed partial class ClientConnection
     private readonly ConnectionContext _ctx;
     private readonly PipeReader _input;
     private readonly SendQueue _outbox = new();
+    private List<ArraySegment<byte>>? _segments;   // created by the first large (gathered) send
     private long _queuedBytes;
     private volatile bool _dropQueued;       // set when closing a slow reader: skip what's queued, send the close
     private int _closeStarted;
@@ -165,31 +166,30 @@ internal sealed partial class ClientConnection
 
     private async Task SendLoopAsync()
     {
-        // Small to start: most connections are idle subscribers, and these grow only when busy.
-        var batch = new List<ArraySegment<byte>>(4);
-        var sending = new List<OutboundFrame>(4);   // to release pooled frames once sent
+        // Small to start: most connections are idle subscribers, and this grows only when busy.
+        var sending = new List<OutboundFrame>(4);
         var reader = _outbox;
         try
         {
             while (await reader.WaitToReadAsync())
             {
-                // Gather what is queued into one scatter-gather send.
+                // Gather what is queued into one send.
                 var bytes = 0;
-                while (batch.Count < 64 && bytes < 256 * 1024 && reader.TryRead(out var frame))
+                var heads = 0;
+                while (sending.Count < 64 && bytes < 256 * 1024 && reader.TryRead(out var frame))
                 {
                     if (_dropQueued && !frame.IsClose) { Interlocked.Add(ref _queuedBytes, -frame.Length); frame.Release(); continue; }
-                    frame.AddTo(batch);
                     sending.Add(frame);
                     bytes += frame.Length;
+                    heads += frame.HeadLength;
                 }
-                if (batch.Count == 0) continue;
-                if (batch.Count == 1) await _socket.SendAsync(batch[0].AsMemory(), SocketFlags.None);
-                else if (bytes <= CopyToSendBytes) await SendCopiedAsync(batch, bytes);
-                else await _socket.SendAsync(batch, SocketFlags.None);
+                if (sending.Count == 0) continue;
+                if (sending.Count == 1 && sending[0].TryGetBytes(out var whole)) await _socket.SendAsync(whole, SocketFlags.None);
+                else if (bytes <= CopyToSendBytes) await SendCopiedAsync(sending, bytes);
+                else await SendGatheredAsync(sending, heads);
                 Interlocked.Add(ref _queuedBytes, -bytes);
                 foreach (var f in sending) f.Release();
                 sending.Clear();
-                batch.Clear();
             }
             if (State == ConnectionState.Closing) _socket.Shutdown(SocketShutdown.Send);
         }
@@ -199,22 +199,42 @@ internal sealed partial class ClientConnection
         }
     }
 
-    /// Up to this size a gathered send is copied into one pooled buffer: a memcpy of a few KiB
-    /// costs less than pinning every part for a scatter-gather send (a GC handle per buffer).
+    /// Up to this size the frames of a send are written into one pooled buffer: a memcpy of a few
+    /// KiB costs less than pinning every part for a scatter-gather send (a GC handle per buffer),
+    /// and live events' heads are written there directly instead of being allocated.
     private const int CopyToSendBytes = 64 * 1024;
 
-    private async ValueTask SendCopiedAsync(List<ArraySegment<byte>> parts, int bytes)
+    private async ValueTask SendCopiedAsync(List<OutboundFrame> frames, int bytes)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(bytes);
         try
         {
             var n = 0;
-            foreach (var p in parts) { p.AsSpan().CopyTo(buffer.AsSpan(n)); n += p.Count; }
+            foreach (var f in frames) n += f.CopyTo(buffer.AsSpan(n));
             await _socket.SendAsync(buffer.AsMemory(0, n), SocketFlags.None);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// Large sends (stored answers, big events) go out as segments without copying the bodies;
+    /// live events' heads are written into one rented scratch buffer.
+    private async ValueTask SendGatheredAsync(List<OutboundFrame> frames, int headBytes)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(Math.Max(headBytes, 1));
+        var segments = _segments ??= new List<ArraySegment<byte>>(frames.Count * 3);
+        try
+        {
+            var used = 0;
+            foreach (var f in frames) f.AddTo(segments, scratch, ref used);
+            await _socket.SendAsync(segments, SocketFlags.None);
+        }
+        finally
+        {
+            segments.Clear();
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
