@@ -29,5 +29,5 @@ public class FrameWriterBench
 
     /// A live event for one subscriber: queued as (subscription id, stored JSON), framed at send time.
     [Benchmark]
-    public int LiveEventQueuedThenCopied() => Replies.SharedEvent(_subIdJson, _raw).CopyTo(_batch);
+    public int LiveEventQueuedThenCopied() => OutboundFrame.LiveEvent(_subIdJson, _raw).CopyTo(_batch);
 }

@@ -8,12 +8,11 @@ namespace Relay.Server.Protocol;
 internal static class Replies
 {
     /// Bytes of the frame <see cref="WriteEvent(Span{byte}, byte[], ReadOnlySpan{byte})"/> writes.
-    public static int EventFrameLength(byte[] subIdJson, int rawLength) =>
-        EventHeadLength(subIdJson, rawLength) + rawLength + 1;
-
-    /// Bytes before the stored JSON in an EVENT frame: the frame header and `["EVENT",<subid>,`.
-    public static int EventHeadLength(byte[] subIdJson, int rawLength) =>
-        FrameWriter.HeaderLength(EventPayloadLength(subIdJson, rawLength)) + "[\"EVENT\","u8.Length + subIdJson.Length + 1;
+    public static int EventFrameLength(byte[] subIdJson, int rawLength)
+    {
+        var payload = EventPayloadLength(subIdJson, rawLength);
+        return FrameWriter.HeaderLength(payload) + payload;
+    }
 
     /// Writes the `["EVENT",<subid>,<raw>]` frame into <paramref name="frame"/>, which holds
     /// at least <see cref="EventFrameLength"/> bytes' room; returns the bytes written.
@@ -28,7 +27,7 @@ internal static class Replies
 
     /// Writes the frame header and `["EVENT",<subid>,` of an EVENT frame whose stored JSON is
     /// <paramref name="rawLength"/> bytes; the caller sends the JSON and `]` after it. Returns the
-    /// bytes written (<see cref="EventHeadLength"/>).
+    /// bytes written.
     public static int WriteEventHead(Span<byte> frame, byte[] subIdJson, int rawLength)
     {
         var n = FrameWriter.WriteHeader(frame, WebSocketOpcode.Text, EventPayloadLength(subIdJson, rawLength));
@@ -57,10 +56,6 @@ internal static class Replies
         subIdJson.CopyTo(span); span[subIdJson.Length] = (byte)']';
         return FrameWriter.HeaderLength(payload) + payload;
     }
-
-    /// A live event for one subscriber, sharing the stored JSON (and the subscription's id bytes)
-    /// with nothing copied or allocated: the frame is written only as it is sent.
-    public static OutboundFrame SharedEvent(byte[] subIdJson, byte[] raw) => OutboundFrame.LiveEvent(subIdJson, raw);
 
     public static byte[] Ok(string eventId, bool accepted, string message) => Build(w =>
     {

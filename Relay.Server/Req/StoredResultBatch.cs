@@ -17,9 +17,6 @@ internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson)
     private byte[]? _buffer;
     private int _length;
 
-    /// Bytes framed but not yet queued.
-    public int Length => _length;
-
     /// True if the event's frame fits without going past <see cref="FlushBytes"/> (an event too
     /// big to fit any batch still fits an empty one).
     public bool HasRoomFor(int rawLength) =>

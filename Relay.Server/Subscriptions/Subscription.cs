@@ -1,5 +1,6 @@
 using Relay.Server.Protocol;
 using Relay.Server.Transport;
+using Relay.Server.WebSockets;
 using Relay.Storage.Model;
 
 namespace Relay.Server.Subscriptions;
@@ -59,7 +60,7 @@ internal sealed class Subscription
                 return false;
             }
             if (_sentByQuery is { } sent && sent.Contains(EventIdKey.Parse(e.Id))) return false;
-            return Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw));
+            return Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw));
         }
     }
 
@@ -71,7 +72,7 @@ internal sealed class Subscription
             if (_closed || _pending is null) return 0;
             var n = 0;
             foreach (var e in _pending)
-                if (!sentIds.Contains(EventIdKey.Parse(e.Id)) && Connection.Send(Replies.SharedEvent(SubIdJson, e.Raw))) n++;
+                if (!sentIds.Contains(EventIdKey.Parse(e.Id)) && Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw))) n++;
             _pending = null;
             if (sentIds.Count > 0)
             {
