@@ -6,12 +6,14 @@ using Relay.Server.Fanout;
 using Relay.Server.Http;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
+using Relay.Server.Policies;
 using Relay.Server.Protocol;
 using Relay.Server.Req;
 using Relay.Server.Store;
 using Relay.Server.Subscriptions;
 using Relay.Server.Transport;
 using Relay.Server.Verify;
+using Relay.Storage.Model;
 using Relay.Storage.Postgres;
 
 namespace Relay.Server;
@@ -27,23 +29,31 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly NpgsqlDataSource _db;
     private readonly ConnectionRegistry _connections;
     private readonly Listener _listener;
-    private readonly Channel<IngestJob> _verifyQueue;
+    private readonly VerifyQueues _verifyQueues;
     private readonly WriteQueues _writeQueues;
     private readonly SignatureVerifier _verifier;
     private readonly WriteBatcher[] _batchers;
     private readonly LocalEventBus _bus;
     private readonly IEventBus _publisher;
     private readonly RedisEventBus? _redis;
+    private readonly RelayPolicies _policies;
+    private readonly WebOfTrust? _wot;
+    private readonly ExpiredEventPurger _purger;
     private int _stopped;
 
     public RelayMetrics Metrics { get; }
     public SubscriptionIndex Subscriptions { get; }
     public int Port => _listener.Port;
     public NpgsqlDataSource Database => _db;
+    public WebOfTrust? WebOfTrust => _wot;
+    public EventIngester Ingester { get; }
+    public ExpiredEventPurger Purger => _purger;
 
     private RelayHost(RelayOptions options, RelayLog log, NpgsqlDataSource db, RelayMetrics metrics, SubscriptionIndex index,
-        LocalEventBus bus, RedisEventBus? redis)
+        LocalEventBus bus, RedisEventBus? redis, RecentIds recent, RelayPolicies policies, WebOfTrust? wot)
     {
+        _policies = policies;
+        _wot = wot;
         _options = options;
         _log = log;
         _db = db;
@@ -53,16 +63,17 @@ internal sealed class RelayHost : IAsyncDisposable
         _redis = redis;
         _publisher = (IEventBus?)redis ?? bus;
         _connections = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
-        _verifyQueue = Channel.CreateBounded<IngestJob>(new BoundedChannelOptions(16_384) { SingleWriter = false, SingleReader = false });
+        _verifyQueues = new VerifyQueues(options.VerifyWorkers, Math.Max(1024, 16_384 / options.VerifyWorkers));
         _writeQueues = new WriteQueues(options.WriteConnections, Math.Max(4 * options.WriteBatchSize, 1024));
-        var ingester = new EventIngester(options, _verifyQueue.Writer, Metrics);
-        _verifier = new SignatureVerifier(_verifyQueue.Reader, _writeQueues, _publisher, ingester, Metrics, options.VerifyWorkers, StoredIdsAsync);
+        var ingester = Ingester = new EventIngester(policies.Write, _verifyQueues, recent, Metrics);
+        _verifier = new SignatureVerifier(_verifyQueues, _writeQueues, _publisher, ingester, _log, StoredIdsAsync);
+        _purger = new ExpiredEventPurger(db, _log, TimeSpan.FromMinutes(1));
         // Several writer loops, each with its own connection, let PostgreSQL use more than one core
         // and overlap one batch's commit with the next batch's inserts.
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db), _publisher, ingester, Metrics, _log, options.WriteBatchSize, options.WriteBatchDelay);
-        var reqs = new ReqHandler(db, Subscriptions, options, Metrics, _log);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, options.WriteBatchSize, options.WriteBatchDelay);
+        var reqs = new ReqHandler(db, Subscriptions, policies, options, Metrics, _log);
         _listener = new Listener(new ConnectionContext
         {
             Options = options,
@@ -71,7 +82,8 @@ internal sealed class RelayHost : IAsyncDisposable
             Connections = _connections,
             Subscriptions = Subscriptions,
             Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
-            Handler = new MessageHandler(ingester, reqs),
+            Handler = new MessageHandler(ingester, reqs, new Authentication(options.RelayUrl)),
+            Policies = policies,
             RelayInfo = RelayInfoDocument.Build(options, Version),
         });
     }
@@ -118,15 +130,28 @@ internal sealed class RelayHost : IAsyncDisposable
             if (applied > 0) log.Migrated(applied);
             var metrics = new RelayMetrics();
             var index = new SubscriptionIndex();
-            var bus = new LocalEventBus(index, metrics);
+            var recent = new RecentIds(100_000);
+            var deletions = new DeletionRecords(recent, options.RelayUrl);
+            await deletions.LoadAsync(db, ct);
+            WebOfTrust? wot = null;
+            if (options.WotEnabled)
+            {
+                var seeds = options.WotSeedRelays.Length > 0 ? new SeedRelays(options.WotSeedRelays, db, options.RelayUrl, log) : null;
+                wot = new WebOfTrust(options, db, log, seeds);
+                await wot.StartAsync(metrics);
+            }
+            var policies = RelayPolicies.Build(options, wot, deletions);
+            Action<NostrEvent>[] observers = wot is null ? [deletions.OnStored] : [deletions.OnStored, wot.OnStored];
+            var bus = new LocalEventBus(index, metrics, observers);
             RedisEventBus? redis = null;
             if (options.RedisUrl is { } redisUrl)
             {
                 redis = await RedisEventBus.ConnectAsync(redisUrl, options.RedisChannel, bus, log);
                 log.RedisJoined(options.RedisChannel);
             }
-            var host = new RelayHost(options, log, db, metrics, index, bus, redis);
+            var host = new RelayHost(options, log, db, metrics, index, bus, redis, recent, policies, wot);
             host._bus.Start();
+            host._purger.Start();
             foreach (var b in host._batchers) b.Start();
             host._verifier.Start();
             try
@@ -154,12 +179,18 @@ internal sealed class RelayHost : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         await _listener.StopAsync();
         _log.ShuttingDown(_connections.Count);
-        _verifyQueue.Writer.TryComplete();
+        _verifyQueues.Complete();
         await _verifier.StopAsync();
         _writeQueues.Complete();
         foreach (var b in _batchers) await b.StopAsync();
-        if (_redis is not null) await _redis.DisposeAsync();
+        // Shutdown never throws, whatever state Redis is in.
+        if (_redis is not null)
+            try { await _redis.DisposeAsync(); }
+            catch (Exception e) { _log.RedisCloseFailed(e.Message); }
         await _bus.StopAsync();
+        if (_wot is not null) await _wot.DisposeAsync();
+        await _purger.DisposeAsync();
+        _policies.Dispose();
         foreach (var c in _connections.All) c.Close(WebSockets.CloseCodes.GoingAway, "relay shutting down");
         var deadline = Environment.TickCount64 + 3000;
         while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);

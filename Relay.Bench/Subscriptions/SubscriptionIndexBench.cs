@@ -1,3 +1,4 @@
+using Relay.Server.Policies;
 using System.Net;
 using System.Net.Sockets;
 using BenchmarkDotNet.Attributes;
@@ -51,13 +52,14 @@ public class SubscriptionIndexBench
             Subscriptions = _index,
             Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
             Handler = null!,   // only the receive loop uses it, and these connections never run
+            Policies = RelayPolicies.Build(options, null, null),
             RelayInfo = [],
         };
 
         // Every connection wraps the same accepted socket: nothing reads or writes it, and one
         // socket pair per connection would need 2,000 descriptors for the 100k case.
         var rng = new Random(42);
-        var noSentIds = new HashSet<EventIdKey>();
+        var noSentIds = new HashSet<Key32>();
         var matching = new List<ClientConnection>();
         ClientConnection? conn = null;
         for (var i = 0; i < Subscriptions; i++)

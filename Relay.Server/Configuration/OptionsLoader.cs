@@ -1,4 +1,6 @@
 using System.Globalization;
+using Relay.Server.Policies;
+using Relay.Storage.Model;
 
 namespace Relay.Server.Configuration;
 
@@ -24,9 +26,36 @@ internal static class OptionsLoader
           REDIS_CHANNEL                         pub/sub channel shared by the relays (default nostr-relay:events)
           RELAY_NAME or NOSTPY_DOMAIN           NIP-11 name
           RELAY_DESCRIPTION                     NIP-11 description
-          ADMIN_PUBKEY                          NIP-11 pubkey (hex)
+          ADMIN_PUBKEY                          the admin (64 hex or npub1…): NIP-11 pubkey, WoT root, no rate limits
           CONTACT                               NIP-11 contact
           RELAY_ICON                            NIP-11 icon URL
+          RELAY_SOFTWARE                        NIP-11 software URL
+
+        Web of Trust (nostpy's settings):
+          WOT_ENABLED           (default false)    only the admin and their follows (to WOT_DEPTH) may publish
+          WOT_DEPTH             (default 2)        1 = the admin's follows, 2 = follows of follows, up to 4
+          WOT_READ              (default false)    REQs need NIP-42 AUTH by a pubkey in the web of trust
+          WOT_SEED_RELAYS                          ws(s):// URLs, comma-separated, to fetch contact lists from
+          WOT_REFRESH_MINUTES   (default 60)       fetch from the seeds and rebuild this often
+
+        NIP-42 and private kinds:
+          AUTH_REQUIRED_FOR_READ  (default false)  REQ/COUNT only after AUTH
+          AUTH_REQUIRED_FOR_WRITE (default false)  EVENT only after AUTH
+          PRIVATE_KINDS           (default none)   more kinds served only to author or p-tagged recipient (4, 1059, 1060 always)
+
+        Limits (published in NIP-11):
+          MAX_IDS_PER_FILTER    (default 1000)
+          MAX_AUTHORS_PER_FILTER (default 1000)
+          MAX_EVENT_TAGS        (default 2500)
+          MAX_CONTENT_LENGTH    (default 262144)   content bytes
+          MAX_PAST_SECONDS      (default 0 = any age)  how far back created_at may be
+          MIN_POW_DIFFICULTY    (default 0)        NIP-13 leading zero bits
+          MAX_CONNECTIONS_PER_IP (default 0 = no limit)
+          TRUSTED_PROXIES       (default none)     CIDRs whose X-Forwarded-For / X-Real-IP are believed
+          EVENTS_PER_SECOND_PER_IP, EVENTS_PER_SECOND_PER_PUBKEY, REQS_PER_SECOND_PER_IP (default 0 = off)
+          RATE_LIMIT_BURST_SECONDS (default 10)    a bucket holds this many seconds of its rate
+          RATE_LIMIT_CLOSE_AFTER (default 100)     rate-limited answers in a row before the connection is closed
+          RATE_LIMIT_EXEMPT_WOT  (default false)   the web of trust skips rate limits (the admin always does)
           MAX_MESSAGE_BYTES     (default 524288)   largest WebSocket message accepted
           MAX_EVENT_BYTES       (default 262144)   largest event JSON accepted
           MAX_SUBSCRIPTIONS     (default 100)      open subscriptions per connection
@@ -69,7 +98,33 @@ internal static class OptionsLoader
             return n;
         }
 
+        bool Bool(string key, bool fallback)
+        {
+            var v = Get(key);
+            if (v is null) return fallback;
+            // nostpy writes True/False; accept any case and 1/0, yes/no, on/off.
+            switch (v.Trim().ToLowerInvariant())
+            {
+                case "true" or "1" or "yes" or "on": return true;
+                case "false" or "0" or "no" or "off": return false;
+                default: throw new OptionsException($"{key} must be true or false (or 1/0, yes/no), got '{v}'");
+            }
+        }
+        double Rate(string key)
+        {
+            var v = Get(key);
+            if (v is null) return 0;
+            if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) || r < 0 || double.IsNaN(r) || double.IsInfinity(r))
+                throw new OptionsException($"{key} must be a non-negative number (per second), got '{v}'");
+            return r;
+        }
+        string[] List(string key) => Get(key)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [];
+
         var defaults = new RelayOptions { DatabaseUrl = "" };
+        var admin = AdminPubkey(Get("ADMIN_PUBKEY"));
+        var wot = Bool("WOT_ENABLED", false);
+        if (wot && admin is null) throw new OptionsException("WOT_ENABLED is on but ADMIN_PUBKEY is not set: the web of trust starts from the admin's follows");
+        var maxEventBytes = Int("MAX_EVENT_BYTES", defaults.MaxEventBytes, 256);
         var name = Get("RELAY_NAME") ?? Get("NOSTPY_DOMAIN") ?? defaults.Name;
         return new RelayOptions
         {
@@ -82,11 +137,12 @@ internal static class OptionsLoader
             RelayUrl = Get("RELAY_URL") ?? (Get("NOSTPY_DOMAIN") is { } d ? $"wss://{d}" : null),
             Name = name,
             Description = Get("RELAY_DESCRIPTION") ?? defaults.Description,
-            AdminPubkey = Get("ADMIN_PUBKEY"),
+            AdminPubkey = admin,
+            Software = Get("RELAY_SOFTWARE") ?? defaults.Software,
             Contact = Get("CONTACT"),
             Icon = Get("RELAY_ICON"),
             MaxMessageBytes = Int("MAX_MESSAGE_BYTES", defaults.MaxMessageBytes, 1024),
-            MaxEventBytes = Int("MAX_EVENT_BYTES", defaults.MaxEventBytes, 256),
+            MaxEventBytes = maxEventBytes,
             MaxSubscriptions = Int("MAX_SUBSCRIPTIONS", defaults.MaxSubscriptions, 1),
             MaxFilters = Int("MAX_FILTERS", defaults.MaxFilters, 1),
             MaxLimit = Int("MAX_LIMIT", defaults.MaxLimit, 1),
@@ -98,7 +154,42 @@ internal static class OptionsLoader
             WriteConnections = Int("WRITE_CONNECTIONS", defaults.WriteConnections, 1, 64),
             VerifyWorkers = Int("VERIFY_WORKERS", defaults.VerifyWorkers, 1, 256),
             MaxConcurrentQueries = Int("MAX_CONCURRENT_QUERIES", defaults.MaxConcurrentQueries, 1, 1024),
+            MaxIdsPerFilter = Int("MAX_IDS_PER_FILTER", defaults.MaxIdsPerFilter, 1, FilterParser.MaxValuesPerField),
+            MaxAuthorsPerFilter = Int("MAX_AUTHORS_PER_FILTER", defaults.MaxAuthorsPerFilter, 1, FilterParser.MaxValuesPerField),
+            MaxEventTags = Int("MAX_EVENT_TAGS", defaults.MaxEventTags, 0, EventParser.MaxTags),
+            MaxContentLength = Int("MAX_CONTENT_LENGTH", maxEventBytes, 0),
+            MaxPastSeconds = Int("MAX_PAST_SECONDS", 0, 0),
+            MinPowDifficulty = Int("MIN_POW_DIFFICULTY", 0, 0, 256),
+            MaxConnectionsPerIp = Int("MAX_CONNECTIONS_PER_IP", 0, 0),
+            TrustedProxies = List("TRUSTED_PROXIES").Select(c => AddressRange.TryParse(c, out var r) ? r
+                : throw new OptionsException($"TRUSTED_PROXIES must be CIDRs or addresses (10.0.0.0/8, 172.16.0.0/12, ::1), got '{c}'")).ToArray(),
+            EventsPerSecondPerIp = Rate("EVENTS_PER_SECOND_PER_IP"),
+            EventsPerSecondPerPubkey = Rate("EVENTS_PER_SECOND_PER_PUBKEY"),
+            ReqsPerSecondPerIp = Rate("REQS_PER_SECOND_PER_IP"),
+            RateLimitBurstSeconds = Int("RATE_LIMIT_BURST_SECONDS", (int)defaults.RateLimitBurstSeconds, 1, 3600),
+            RateLimitCloseAfter = Int("RATE_LIMIT_CLOSE_AFTER", defaults.RateLimitCloseAfter, 1),
+            RateLimitExemptWot = Bool("RATE_LIMIT_EXEMPT_WOT", false),
+            AuthRequiredForRead = Bool("AUTH_REQUIRED_FOR_READ", false),
+            AuthRequiredForWrite = Bool("AUTH_REQUIRED_FOR_WRITE", false),
+            PrivateKinds = [.. defaults.PrivateKinds.Union(List("PRIVATE_KINDS").Select(k =>
+                int.TryParse(k, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n is >= 0 and <= Kinds.Max ? n
+                : throw new OptionsException($"PRIVATE_KINDS must be kinds (integers 0-65535), comma-separated, got '{k}'")))],
+            WotEnabled = wot,
+            WotDepth = Int("WOT_DEPTH", defaults.WotDepth, 1, 4),
+            WotRead = Bool("WOT_READ", false),
+            WotSeedRelays = List("WOT_SEED_RELAYS").Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "ws" or "wss" ? u
+                : throw new OptionsException($"WOT_SEED_RELAYS must be ws:// or wss:// URLs, comma-separated, got '{u}'")).ToArray(),
+            WotRefresh = TimeSpan.FromMinutes(Int("WOT_REFRESH_MINUTES", (int)defaults.WotRefresh.TotalMinutes, 1, 7 * 24 * 60)),
         };
+    }
+
+    /// 64 hex (any case) or npub1…, as 64 lowercase hex; a malformed key stops start-up.
+    private static string? AdminPubkey(string? value)
+    {
+        if (value is null) return null;
+        var v = value.Trim();
+        if (v.Length == 64 && Hex.IsLowerHex(v.ToLowerInvariant(), 64)) return v.ToLowerInvariant();
+        return Npub.TryDecode(v) ?? throw new OptionsException($"ADMIN_PUBKEY must be a 64-character hex pubkey or an npub1… key, got '{value}'");
     }
 
     private static string? DatabaseUrlFrom(Func<string, string?> get)

@@ -15,7 +15,6 @@ internal sealed record RelayOptions
     // NIP-11 document
     public string Name { get; init; } = "relay";
     public string Description { get; init; } = "A Nostr relay";
-    public string? AdminPubkey { get; init; }
     public string? Contact { get; init; }
     public string? Icon { get; init; }
 
@@ -49,4 +48,48 @@ internal sealed record RelayOptions
     public int MaxConcurrentQueries { get; init; } = Math.Max(2, Environment.ProcessorCount);
     /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
     public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// NIP-11 `software`: the project's homepage.
+    public string Software { get; init; } = "https://github.com/nostr-relay-csharp/relay";
+
+    // Limits added by the policies (0 = no limit where it says so)
+    public int MaxIdsPerFilter { get; init; } = 1000;
+    public int MaxAuthorsPerFilter { get; init; } = 1000;
+    public int MaxEventTags { get; init; } = Storage.Model.EventParser.MaxTags;
+    /// Unescaped content bytes; defaults to the event size limit.
+    public int MaxContentLength { get; init; } = 256 * 1024;
+    /// Events dated further back than this are refused; 0 accepts any age (archives import).
+    public int MaxPastSeconds { get; init; }
+    /// NIP-13 leading zero bits an event id must have; 0 = none.
+    public int MinPowDifficulty { get; init; }
+    /// Open WebSocket connections per client address; 0 = no limit.
+    public int MaxConnectionsPerIp { get; init; }
+    /// Peers whose X-Forwarded-For / X-Real-IP are believed (CIDRs); others' headers are ignored.
+    public Policies.AddressRange[] TrustedProxies { get; init; } = [];
+
+    // Rate limits: token buckets, refilled at the rate, holding up to RateLimitBurstSeconds of it.
+    public double EventsPerSecondPerIp { get; init; }
+    public double EventsPerSecondPerPubkey { get; init; }
+    public double ReqsPerSecondPerIp { get; init; }
+    public double RateLimitBurstSeconds { get; init; } = 10;
+    /// Rate-limited answers in a row after which the connection is closed.
+    public int RateLimitCloseAfter { get; init; } = 100;
+    /// The WoT set skips rate limits too (the admin always does).
+    public bool RateLimitExemptWot { get; init; }
+
+    // NIP-42
+    public bool AuthRequiredForRead { get; init; }
+    public bool AuthRequiredForWrite { get; init; }
+    /// Served only to an authenticated author or `p`-tagged recipient (DMs, gift wraps).
+    public int[] PrivateKinds { get; init; } = [4, 1059, 1060];
+
+    // Web of Trust
+    public bool WotEnabled { get; init; }
+    /// 64 lowercase hex (an npub is decoded when read).
+    public string? AdminPubkey { get; init; }
+    public int WotDepth { get; init; } = 2;
+    /// REQs need NIP-42 AUTH by a pubkey in the WoT set.
+    public bool WotRead { get; init; }
+    public string[] WotSeedRelays { get; init; } = [];
+    public TimeSpan WotRefresh { get; init; } = TimeSpan.FromMinutes(60);
 }

@@ -7,7 +7,9 @@ namespace Relay.Server.Fanout;
 
 /// Single-node bus: one loop takes published events in order and matches them against the
 /// subscription index, so publishers (the writer, the verifiers) never wait on fan-out.
-internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metrics) : IEventBus
+/// Observers of stored events (web of trust, deletion records) see each event first, whether this
+/// process or another one (through Redis) stored it.
+internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metrics, Action<NostrEvent>[]? observers = null) : IEventBus
 {
     private readonly Channel<NostrEvent> _queue = Channel.CreateUnbounded<NostrEvent>(new UnboundedChannelOptions { SingleReader = true });
     private Task? _loop;
@@ -19,7 +21,11 @@ internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metric
     private async Task RunAsync()
     {
         await foreach (var e in _queue.Reader.ReadAllAsync())
+        {
+            if (observers is not null)
+                foreach (var observe in observers) observe(e);
             metrics.LiveEventsSent.Add(index.Dispatch(e));
+        }
     }
 
     public async Task StopAsync()

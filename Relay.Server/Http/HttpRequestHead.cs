@@ -19,7 +19,14 @@ internal sealed class HttpRequestHead
     public string? WebSocketKey { get; private set; }
     public string? WebSocketVersion { get; private set; }
     public string? Accept { get; private set; }
+    /// X-Forwarded-For as sent (every hop); believed only from a trusted proxy.
     public string? ForwardedFor { get; private set; }
+    public string? RealIp { get; private set; }
+    /// "HTTP/1.1" or "HTTP/1.0" (a WebSocket upgrade needs 1.1).
+    public string Version { get; private set; } = "";
+    public bool HasHost { get; private set; }
+    /// Sec-WebSocket-Key headers seen: two are a bad handshake, not a choice.
+    public int WebSocketKeyCount { get; private set; }
 
     public bool WantsWebSocket =>
         Upgrade is not null && Upgrade.Contains("websocket", StringComparison.OrdinalIgnoreCase);
@@ -56,7 +63,7 @@ internal sealed class HttpRequestHead
         var requestLine = lines[0].Split(' ');
         if (requestLine.Length != 3 || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal) || requestLine[0].Length == 0)
             return null;
-        var head = new HttpRequestHead { Method = requestLine[0], Path = requestLine[1] };
+        var head = new HttpRequestHead { Method = requestLine[0], Path = requestLine[1], Version = requestLine[2] };
         for (var i = 1; i < lines.Length; i++)
         {
             var colon = lines[i].IndexOf(':');
@@ -65,10 +72,12 @@ internal sealed class HttpRequestHead
             var value = lines[i][(colon + 1)..].Trim();
             if (name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase)) head.Upgrade = value;
             else if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase)) head.Connection = value;
-            else if (name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase)) head.WebSocketKey = value;
+            else if (name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase)) { head.WebSocketKey = value; head.WebSocketKeyCount++; }
+            else if (name.Equals("Host", StringComparison.OrdinalIgnoreCase)) head.HasHost = value.Length > 0;
+            else if (name.Equals("X-Real-IP", StringComparison.OrdinalIgnoreCase)) head.RealIp = value;
             else if (name.Equals("Sec-WebSocket-Version", StringComparison.OrdinalIgnoreCase)) head.WebSocketVersion = value;
             else if (name.Equals("Accept", StringComparison.OrdinalIgnoreCase)) head.Accept = value;
-            else if (name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase)) head.ForwardedFor = value.Split(',')[0].Trim();
+            else if (name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase)) head.ForwardedFor = head.ForwardedFor is null ? value : head.ForwardedFor + "," + value;
         }
         return head;
     }

@@ -1,36 +1,32 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
-using Relay.Server.Configuration;
 using Relay.Server.Observability;
-using Relay.Server.Protocol;
-using Relay.Server.Transport;
+using Relay.Server.Policies;
+using Relay.Server.Verify;
 using Relay.Storage.Model;
 
 namespace Relay.Server.Ingest;
 
 /// An event on its way through verification and storage, and who to answer.
-internal sealed record IngestJob(ClientConnection Connection, NostrEvent Event);
+internal sealed record IngestJob(IEventSource Source, NostrEvent Event);
 
-/// First stage for a parsed EVENT: policy checks that need no signature (size, time, expiry),
-/// then dedupe against ids recently stored or in flight, so nothing is verified twice.
-internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJob> verifyQueue, RelayMetrics metrics)
+/// First stage for a parsed EVENT: the write policies, in order (each may refuse it before any
+/// signature check), then dedupe against ids recently stored or in flight, so nothing is
+/// verified twice. Also the one place where an event's fate becomes its answer and metric.
+internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQueues, RecentIds recent, RelayMetrics metrics)
 {
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _inFlight = new(StringComparer.Ordinal);
-    private readonly RecentIds _recent = new(100_000);
+    public const string DuplicateMessage = "duplicate: already have this event";
 
-    public async ValueTask SubmitAsync(ClientConnection conn, NostrEvent e)
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _inFlight = new(StringComparer.Ordinal);
+
+    public async ValueTask SubmitAsync(IEventSource source, NostrEvent e)
     {
         metrics.EventsReceived.Increment();
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        string? rejection =
-            e.Raw.Length > options.MaxEventBytes ? $"invalid: event is larger than {options.MaxEventBytes} bytes"
-            : e.CreatedAt > now + options.MaxFutureSeconds ? "invalid: created_at is too far in the future"
-            : e.Expiration is { } exp && exp <= now ? "invalid: event has expired"
-            : null;
-        if (rejection is not null)
+        foreach (var policy in policies)
         {
-            metrics.EventsRejected.Increment();
-            conn.Send(Replies.Ok(e.Id, false, rejection));
+            if (policy(e, source.Session, now) is not { } rejection) continue;
+            metrics.Rejected(rejection);
+            source.Answer(e.Id, false, rejection);
             return;
         }
         // The same id may already be on its way (another client re-broadcasting it, or a forged
@@ -39,43 +35,69 @@ internal sealed class EventIngester(RelayOptions options, ChannelWriter<IngestJo
         var mine = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         while (true)
         {
-            if (_recent.Contains(e.Id))
+            var stored = recent.Contains(e.Id);
+            if (!stored)
             {
-                metrics.EventsDuplicate.Increment();
-                conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
-                return;
+                var current = _inFlight.GetOrAdd(e.Id, mine);
+                if (current == mine) break;
+                stored = await current.Task.WaitAsync(source.Aborted);
             }
-            var current = _inFlight.GetOrAdd(e.Id, mine);
-            if (current == mine) break;
-            if (await current.Task.WaitAsync(conn.Aborted))
-            {
-                metrics.EventsDuplicate.Increment();
-                conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
-                return;
-            }
+            if (!stored) continue;
+            metrics.EventsDuplicate.Increment();
+            source.Answer(e.Id, true, DuplicateMessage);
+            return;
         }
+        var job = new IngestJob(source, e);
         try
         {
-            // A full queue makes this wait, which stops this connection's reads: back-pressure, no drops.
-            await verifyQueue.WriteAsync(new IngestJob(conn, e), conn.Aborted);
+            // A full queue makes this wait, which stops this sender's reads: back-pressure, no drops.
+            await verifyQueues.WriteAsync(job, source.Aborted);
         }
         catch (OperationCanceledException)
         {
-            Done(e.Id, stored: false);   // the connection went away while waiting
+            Done(e.Id, stored: false);   // the sender went away while waiting
             throw;
         }
-        catch (ChannelClosedException)
+        catch (System.Threading.Channels.ChannelClosedException)
         {
-            Done(e.Id, stored: false);
-            conn.Send(Replies.Ok(e.Id, false, "error: the relay is shutting down, try again later"));
+            Finish(job, EventOutcome.Rejected, "error: the relay is shutting down, try again later");
         }
     }
 
-    /// Called once the event's fate is known; <paramref name="stored"/> means it is in the
-    /// database (new or duplicate). Copies of the same id waiting in SubmitAsync are released.
-    public void Done(string id, bool stored)
+    /// The event's fate: answers its sender, counts it, and releases copies of the same id
+    /// waiting in SubmitAsync. Every stage after this one ends an event here, exactly once.
+    public void Finish(IngestJob job, EventOutcome outcome, string message = "")
     {
-        if (stored) _recent.Add(id);
+        var id = job.Event.Id;
+        switch (outcome)
+        {
+            case EventOutcome.Stored:
+                metrics.EventsStored.Increment();
+                Done(id, stored: true);
+                job.Source.Answer(id, true, "");
+                break;
+            case EventOutcome.Duplicate:
+                metrics.EventsDuplicate.Increment();
+                Done(id, stored: true);
+                job.Source.Answer(id, true, DuplicateMessage);
+                break;
+            case EventOutcome.Ephemeral:
+                metrics.EventsEphemeral.Increment();
+                Done(id, stored: false);
+                job.Source.Answer(id, true, "");
+                break;
+            default:
+                metrics.Rejected(message);
+                Done(id, stored: false);
+                job.Source.Answer(id, false, message);
+                break;
+        }
+    }
+
+    /// <paramref name="stored"/> means the event is in the database (new or duplicate).
+    private void Done(string id, bool stored)
+    {
+        if (stored) recent.Add(id);
         if (_inFlight.TryRemove(id, out var waiting)) waiting.TrySetResult(stored);
     }
 }

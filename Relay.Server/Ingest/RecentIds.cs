@@ -13,12 +13,20 @@ internal sealed class RecentIds(int capacity)
         lock (_gate) return _set.Contains(id);
     }
 
+    /// Forgets a deleted event (its slot in the FIFO ages out as usual).
+    public void Remove(string id)
+    {
+        lock (_gate) _set.Remove(id);
+    }
+
     public void Add(string id)
     {
         lock (_gate)
         {
             if (!_set.Add(id)) return;
             _order.Enqueue(id);
+            // A removed id may come back and be queued twice; its older slot then evicts it early,
+            // which only costs a database look-up later.
             if (_order.Count > capacity) _set.Remove(_order.Dequeue());
         }
     }

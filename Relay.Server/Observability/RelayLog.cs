@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Relay.Server.Observability;
 
 /// Source-generated log messages, event ids grouped by stage (Host 0xxx, Transport 1xxx,
-/// Ingest 4xxx, Store 5xxx, Req 6xxx). Client mistakes at Debug, our faults at Error.
+/// Fanout 3xxx, Ingest/Verify 4xxx, Store 5xxx, Req 6xxx, Policies 7xxx). Client mistakes at Debug, our faults at Error.
 internal sealed partial class RelayLog(ILogger logger)
 {
     private readonly ILogger _logger = logger;
@@ -34,6 +34,33 @@ internal sealed partial class RelayLog(ILogger logger)
 
     [LoggerMessage(5001, LogLevel.Error, "Writing a batch of {Count} event(s) failed")]
     public partial void WriteFailed(Exception e, int count);
+
+    [LoggerMessage(4001, LogLevel.Error, "Verifier worker failed on a batch; its events were answered error:")]
+    public partial void VerifyFailed(Exception e);
+
+    [LoggerMessage(5002, LogLevel.Information, "Purged {Count} expired event(s) (NIP-40)")]
+    public partial void PurgedExpired(long count);
+
+    [LoggerMessage(5003, LogLevel.Warning, "Purging expired events failed: {Error}")]
+    public partial void PurgeFailed(string error);
+
+    [LoggerMessage(7001, LogLevel.Information, "Web of trust: {Count} pubkeys ({ByDepth}) from {Source}")]
+    public partial void WotSize(int count, string byDepth, string source);
+
+    [LoggerMessage(7002, LogLevel.Warning, "Web of trust update failed, the next refresh rebuilds it: {Error}")]
+    public partial void WotUpdateFailed(string error);
+
+    [LoggerMessage(7003, LogLevel.Information, "Web of trust seed {Url}: {Count} contact list(s)")]
+    public partial void WotSeedFetched(string url, int count);
+
+    [LoggerMessage(7004, LogLevel.Warning, "Web of trust seed {Url} skipped: {Error}")]
+    public partial void WotSeedFailed(string url, string error);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Open-file limit: {Message}")]
+    public partial void FileLimit(string message);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Redis shutdown: {Error}")]
+    public partial void RedisCloseFailed(string error);
 
     [LoggerMessage(6001, LogLevel.Error, "Query for subscription failed")]
     public partial void QueryFailed(Exception e);

@@ -28,6 +28,28 @@ internal sealed class RelayMetrics
     public Counter StoredEventsSent { get; } = new("relay_stored_events_sent_total", "Stored events sent in answer to REQs");
     public Counter LiveEventsSent { get; } = new("relay_live_events_sent_total", "Live events delivered to subscriptions");
 
+    /// Refusals by their NIP-01 prefix, so an operator sees what is being turned away.
+    private static readonly string[] RejectionPrefixes = ["invalid", "blocked", "rate-limited", "auth-required", "restricted", "pow", "duplicate", "error"];
+    private readonly long[] _rejectedBy = new long[RejectionPrefixes.Length + 1];
+
+    /// Counts one OK false by its message's prefix.
+    public void Rejected(string message)
+    {
+        EventsRejected.Increment();
+        var colon = message.IndexOf(':');
+        var prefix = colon > 0 ? message.AsSpan(0, colon) : [];
+        var i = 0;
+        while (i < RejectionPrefixes.Length && !prefix.SequenceEqual(RejectionPrefixes[i])) i++;
+        Interlocked.Increment(ref _rejectedBy[i]);
+    }
+
+    /// Extra gauges (WoT set size, …) rendered with the counters; registered once at start-up.
+    private readonly List<(string Name, string Help, Func<long> Read)> _gauges = [];
+    public void AddGauge(string name, string help, Func<long> read)
+    {
+        lock (_gauges) _gauges.Add((name, help, read));
+    }
+
     private IEnumerable<Counter> All => [WebSocketsOpened, ConnectionsRefused, SlowReadersClosed, EventsReceived, EventsStored,
         EventsDuplicate, EventsRejected, EventsEphemeral, Reqs, StoredEventsSent, LiveEventsSent];
 
@@ -38,6 +60,14 @@ internal sealed class RelayMetrics
         foreach (var c in All)
             sb.Append("# HELP ").Append(c.Name).Append(' ').Append(c.Help).Append("\n# TYPE ").Append(c.Name).Append(" counter\n")
               .Append(c.Name).Append(' ').Append(c.Value).Append('\n');
+        sb.Append("# HELP relay_events_rejected_by_reason_total Events answered OK false, by NIP-01 prefix\n# TYPE relay_events_rejected_by_reason_total counter\n");
+        for (var i = 0; i <= RejectionPrefixes.Length; i++)
+            sb.Append("relay_events_rejected_by_reason_total{reason=\"").Append(i < RejectionPrefixes.Length ? RejectionPrefixes[i] : "other")
+              .Append("\"} ").Append(Interlocked.Read(ref _rejectedBy[i])).Append('\n');
+        lock (_gauges)
+            foreach (var (name, help, read) in _gauges)
+                sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(" gauge\n")
+                  .Append(name).Append(' ').Append(read()).Append('\n');
         return sb.ToString();
     }
 }

@@ -4,7 +4,7 @@ using Relay.Storage.Model;
 namespace Relay.Server.Protocol;
 
 /// Parses one client text message (NIP-01: `["EVENT",{…}]`, `["REQ",id,filter…]`, `["CLOSE",id]`,
-/// NIP-45 `["COUNT",id,filter…]`). Never throws for client input: bad input becomes an Error.
+/// NIP-45 `["COUNT",id,filter…]`, NIP-42 `["AUTH",{…}]`). Never throws for client input: bad input becomes an Error.
 internal sealed class ClientMessageParser(int maxSubIdLength, int maxFilters)
 {
     public ClientMessage Parse(ReadOnlySpan<byte> json)
@@ -40,7 +40,7 @@ internal sealed class ClientMessageParser(int maxSubIdLength, int maxFilters)
         if (!reader.Read() || reader.TokenType != JsonTokenType.String)
             return new ClientMessage { Error = "invalid: message must start with a command string" };
 
-        if (reader.ValueTextEquals("EVENT"u8)) return ParseEvent(ref reader, json);
+        if (reader.ValueTextEquals("EVENT"u8)) return ParseEvent(ref reader, json, ClientMessageType.Event);
         if (reader.ValueTextEquals("REQ"u8)) return ParseFilters(ref reader, ClientMessageType.Req);
         if (reader.ValueTextEquals("COUNT"u8)) return ParseFilters(ref reader, ClientMessageType.Count);
         if (reader.ValueTextEquals("CLOSE"u8))
@@ -50,19 +50,21 @@ internal sealed class ClientMessageParser(int maxSubIdLength, int maxFilters)
                 return new ClientMessage { Type = ClientMessageType.Close, Error = "invalid: CLOSE takes only a subscription id" };
             return new ClientMessage { Type = ClientMessageType.Close, SubId = subId };
         }
-        if (reader.ValueTextEquals("AUTH"u8)) return new ClientMessage { Type = ClientMessageType.Auth, Error = "invalid: AUTH is not supported by this relay" };
+        if (reader.ValueTextEquals("AUTH"u8)) return ParseEvent(ref reader, json, ClientMessageType.Auth);   // NIP-42
         return new ClientMessage { Error = $"invalid: unknown command {Truncate(reader.GetString()!)}" };
     }
 
-    private static ClientMessage ParseEvent(ref Utf8JsonReader reader, ReadOnlySpan<byte> json)
+    /// EVENT and AUTH both carry one signed event; either way a bad one is answered with OK false.
+    private static ClientMessage ParseEvent(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, ClientMessageType type)
     {
+        var name = type == ClientMessageType.Auth ? "AUTH" : "EVENT";
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            return new ClientMessage { Type = ClientMessageType.Event, Error = "invalid: EVENT needs an event object" };
+            return new ClientMessage { Type = type, Error = $"invalid: {name} needs an event object" };
         var ev = EventParser.TryParse(ref reader, out var error);
-        if (ev is null) return new ClientMessage { Type = ClientMessageType.Event, Error = "invalid: " + error, EventId = SalvageId(json) };
+        if (ev is null) return new ClientMessage { Type = type, Error = "invalid: " + error, EventId = SalvageId(json) };
         if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray)
-            return new ClientMessage { Type = ClientMessageType.Event, Error = "invalid: EVENT takes one event", EventId = ev.Id };
-        return new ClientMessage { Type = ClientMessageType.Event, Event = ev, EventId = ev.Id };
+            return new ClientMessage { Type = type, Error = $"invalid: {name} takes one event", EventId = ev.Id };
+        return new ClientMessage { Type = type, Event = ev, EventId = ev.Id };
     }
 
     private ClientMessage ParseFilters(ref Utf8JsonReader reader, ClientMessageType type)

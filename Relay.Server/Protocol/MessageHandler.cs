@@ -1,11 +1,13 @@
 using Relay.Server.Ingest;
+using Relay.Server.Policies;
 using Relay.Server.Req;
 using Relay.Server.Transport;
+using Relay.Storage.Model;
 
 namespace Relay.Server.Protocol;
 
 /// Routes a parsed client message to its stage; bad messages become the reply NIP-01 asks for.
-internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs)
+internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Authentication auth)
 {
     public async ValueTask HandleAsync(ClientConnection conn, ClientMessage msg)
     {
@@ -13,7 +15,7 @@ internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs)
         {
             conn.Send(msg switch
             {
-                { Type: ClientMessageType.Event, EventId: { } id } => Replies.Ok(id, false, msg.Error!),
+                { Type: ClientMessageType.Event or ClientMessageType.Auth, EventId: { } id } => Replies.Ok(id, false, msg.Error!),
                 { Type: ClientMessageType.Req or ClientMessageType.Count, SubId: { } sub } => Replies.Closed(Replies.SubIdJson(sub), msg.Error!),
                 _ => Replies.Notice(msg.Error!),
             });
@@ -33,6 +35,18 @@ internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs)
             case ClientMessageType.Count:
                 _ = reqs.CountAsync(conn, msg.SubId!, msg.Filters!);
                 break;
+            case ClientMessageType.Auth:
+                Authenticate(conn, msg.Event!);
+                break;
         }
+        // A policy asked for this client to go (over its rate limit for too long).
+        if (conn.Session.CloseReason is { } reason) conn.Close(WebSockets.CloseCodes.PolicyViolation, reason);
+    }
+
+    private void Authenticate(ClientConnection conn, NostrEvent e)
+    {
+        var error = auth.Check(e, conn.Session, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        if (error is null) conn.Session.Authenticate(Key32.Parse(e.Pubkey));
+        conn.Send(Replies.Ok(e.Id, error is null, error ?? ""));
     }
 }

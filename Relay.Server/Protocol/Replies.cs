@@ -78,6 +78,12 @@ internal static class Replies
         CanonicalJson.WriteInt64(w, count); w.Write("}]"u8);
     });
 
+    /// NIP-42 `["AUTH", challenge]`, sent once on connect.
+    public static byte[] Auth(string challenge) => Build(w =>
+    {
+        w.Write("[\"AUTH\","u8); CanonicalJson.WriteString(w, challenge); w.Write("]"u8);
+    });
+
     public static byte[] Notice(string message) => Build(w =>
     {
         w.Write("[\"NOTICE\","u8); CanonicalJson.WriteString(w, message); w.Write("]"u8);

@@ -5,17 +5,23 @@ using Relay.Server.WebSockets;
 
 namespace Relay.Server.Req;
 
-/// A REQ's stored results framed back to back in one pooled buffer and queued as one piece: an
-/// answer of 50 events costs one hand-over to the send loop, one wake-up and one send instead of
-/// fifty (profiles of the query load showed the relay's time going to those wake-ups).
+/// A REQ's stored results framed back to back in pooled buffers of up to 64 KiB, each queued as
+/// one piece: an answer of 50 events costs one hand-over to the send loop, one wake-up and one
+/// send instead of fifty. A full buffer is sealed; sealed buffers go to the connection while it
+/// has room and are otherwise held here, so the query that produced them can finish and give
+/// back its slot without waiting for a client that is not reading.
 internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson) : IDisposable
 {
     /// What one flush hands over: big enough for a typical answer, small enough that a large one
-    /// is paced by the reader (the caller waits for send space between flushes).
+    /// is paced by the reader.
     public const int FlushBytes = 64 * 1024;
 
     private byte[]? _buffer;
     private int _length;
+    private Queue<(byte[] Buffer, int Length)>? _sealed;
+
+    /// Sealed buffers not yet handed to the connection.
+    public bool HasHeld => _sealed is { Count: > 0 };
 
     /// True if the event's frame fits without going past <see cref="FlushBytes"/> (an event too
     /// big to fit any batch still fits an empty one).
@@ -34,21 +40,29 @@ internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson)
         _length += Replies.WriteEose(span, subIdJson);
     }
 
-    /// Queues what is framed; the queue owns (and later returns) the buffer.
-    public void Flush()
+    /// Closes the current buffer; the next event starts a new one.
+    public void Seal()
     {
         if (_buffer is null) return;
-        conn.Send(OutboundFrame.FromPool(_buffer, _length));
+        (_sealed ??= new Queue<(byte[], int)>()).Enqueue((_buffer, _length));
         _buffer = null;
         _length = 0;
     }
 
-    /// Returns the buffer of a batch that was abandoned (cancelled query) without queuing it.
+    /// Queues the oldest held buffer; the connection's queue owns (and later returns) it.
+    public void SendOne()
+    {
+        if (_sealed is null || !_sealed.TryDequeue(out var b)) return;
+        conn.Send(OutboundFrame.FromPool(b.Buffer, b.Length));
+    }
+
+    /// Returns every buffer not handed over (a cancelled query, a closed connection).
     public void Dispose()
     {
         if (_buffer is not null) ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = null;
         _length = 0;
+        while (_sealed is not null && _sealed.TryDequeue(out var b)) ArrayPool<byte>.Shared.Return(b.Buffer);
     }
 
     private Span<byte> Reserve(int bytes)

@@ -2,7 +2,6 @@ using System.Threading.Channels;
 using Relay.Server.Fanout;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
-using Relay.Server.Protocol;
 using Relay.Storage.Model;
 using Relay.Storage.Postgres;
 
@@ -14,8 +13,11 @@ namespace Relay.Server.Store;
 /// publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
-    RelayMetrics metrics, RelayLog log, int maxBatch, TimeSpan maxDelay)
+    RecentIds recent, RelayLog log, int maxBatch, TimeSpan maxDelay)
 {
+    public const string SupersededMessage = "duplicate: a newer version of this replaceable event is stored";
+    public const string DeletedMessage = "blocked: deleted by its author";
+
     private Task? _loop;
 
     public void Start() => _loop = Task.Run(RunAsync);
@@ -44,50 +46,68 @@ internal sealed class WriteBatcher(
     private async Task WriteAsync(List<IngestJob> batch, List<NostrEvent> events)
     {
         WriteOutcome[] outcomes;
+        IReadOnlyCollection<string> removed;
         try
         {
-            outcomes = await writer.WriteAsync(events);
+            (outcomes, removed) = await writer.WriteWithDeletionsAsync(events);
         }
         catch (Exception first)
         {
             // One retry on a fresh connection covers a restarted database; then give up on this batch.
-            try { outcomes = await writer.WriteAsync(events); }
+            try { (outcomes, removed) = await writer.WriteWithDeletionsAsync(events); }
             catch (Exception e)
             {
                 log.WriteFailed(e.InnerException ?? first, batch.Count);
-                foreach (var j in batch)
-                {
-                    ingester.Done(j.Event.Id, stored: false);
-                    metrics.EventsRejected.Increment();
-                    j.Connection.Send(Replies.Ok(j.Event.Id, false, "error: could not store the event, try again later"));
-                }
+                foreach (var j in batch) ingester.Finish(j, EventOutcome.Rejected, "error: could not store the event, try again later");
                 return;
             }
         }
+        // Deleted events are no longer "recently stored": a copy sent again must reach the writer,
+        // which refuses it, instead of being answered "duplicate" from memory.
+        foreach (var id in removed) recent.Remove(id);
 
         for (var i = 0; i < batch.Count; i++)
         {
-            var (conn, e) = batch[i];
+            var job = batch[i];
             switch (outcomes[i])
             {
                 case WriteOutcome.Stored:
-                    metrics.EventsStored.Increment();
-                    ingester.Done(e.Id, stored: true);
-                    conn.Send(Replies.Ok(e.Id, true, ""));
-                    bus.Publish(e);
+                    ingester.Finish(job, EventOutcome.Stored);
+                    bus.Publish(job.Event);
                     break;
                 case WriteOutcome.Duplicate:
-                    metrics.EventsDuplicate.Increment();
-                    ingester.Done(e.Id, stored: true);
-                    conn.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
+                    ingester.Finish(job, EventOutcome.Duplicate);
+                    break;
+                case WriteOutcome.Superseded when ReplacedLaterInBatch(batch, outcomes, i):
+                case WriteOutcome.DeletedInBatch:
+                    // Accepted in the order it was sent, then replaced or deleted by what came after
+                    // it in the same batch: OK true, but nothing to deliver live.
+                    ingester.Finish(job, EventOutcome.Stored);
                     break;
                 case WriteOutcome.Superseded:
-                    metrics.EventsDuplicate.Increment();
-                    ingester.Done(e.Id, stored: false);
-                    conn.Send(Replies.Ok(e.Id, false, "duplicate: a newer version of this replaceable event is stored"));
+                    ingester.Finish(job, EventOutcome.Rejected, SupersededMessage);
+                    break;
+                case WriteOutcome.Deleted:
+                    ingester.Finish(job, EventOutcome.Rejected, DeletedMessage);
                     break;
             }
         }
+    }
+
+    /// True if a newer version of the same replaceable or addressable event comes later in the
+    /// batch: then this one was current when it arrived (a client saving its profile twice).
+    private static bool ReplacedLaterInBatch(List<IngestJob> batch, WriteOutcome[] outcomes, int i)
+    {
+        var e = batch[i].Event;
+        for (var j = i + 1; j < batch.Count; j++)
+        {
+            var later = batch[j].Event;
+            if (later.Kind == e.Kind && later.Pubkey == e.Pubkey && outcomes[j] == WriteOutcome.Stored
+                && (e.Class != KindClass.Addressable || later.DTag == e.DTag)
+                && (later.CreatedAt > e.CreatedAt || (later.CreatedAt == e.CreatedAt && string.CompareOrdinal(later.Id, e.Id) < 0)))
+                return true;
+        }
+        return false;
     }
 
     /// Returns once the queue is complete and drained, then releases the writer's connection.

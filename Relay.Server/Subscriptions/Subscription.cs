@@ -1,3 +1,4 @@
+using Relay.Server.Policies;
 using Relay.Server.Protocol;
 using Relay.Server.Transport;
 using Relay.Server.WebSockets;
@@ -17,12 +18,19 @@ internal sealed class Subscription
     /// Ids the stored query sent, kept for a short while after EOSE: an event committed before
     /// the query's snapshot can still be on its way through the bus (the writer publishes after
     /// its commit, the bus dispatches in turn) and must not be sent a second time.
-    private HashSet<EventIdKey>? _sentByQuery;
+    private HashSet<Key32>? _sentByQuery;
     private bool _closed;
     private readonly CancellationTokenSource _cancel;
+    private readonly PrivateKinds? _private;
+    private readonly SubscriptionIndex? _index;
 
-    public Subscription(ClientConnection connection, string subId, NostrFilter[] filters)
+    /// <paramref name="index"/>: where the subscription is filed, so it can take itself out when
+    /// it closes on its own; <paramref name="privateKinds"/>: who may see DMs and gift wraps.
+    public Subscription(ClientConnection connection, string subId, NostrFilter[] filters,
+        PrivateKinds? privateKinds = null, SubscriptionIndex? index = null)
     {
+        _private = privateKinds;
+        _index = index;
         Connection = connection;
         SubId = subId;
         SubIdJson = Replies.SubIdJson(subId);
@@ -45,34 +53,48 @@ internal sealed class Subscription
     /// A live event that matched one of the filters.
     public bool Offer(NostrEvent e)
     {
+        if (_private is { } p && p.IsPrivate(e.Kind) && !p.MaySee(e, Connection.Session)) return false;
         lock (_gate)
         {
             if (_closed) return false;
             if (_pending is { } pending)
             {
-                if (pending.Count >= MaxPending)
+                if (pending.Count < MaxPending)
                 {
-                    CloseLocked();
-                    Connection.Send(Replies.Closed(SubIdJson, "error: too many live events while the stored query ran"));
+                    pending.Add(e);
                     return false;
                 }
-                pending.Add(e);
-                return false;
+                CloseLocked();
+                Connection.Send(Replies.Closed(SubIdJson, "error: too many live events while the stored query ran"));
             }
-            if (_sentByQuery is { } sent && sent.Contains(EventIdKey.Parse(e.Id))) return false;
-            return Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw));
+            else if (_sentByQuery is { } sent && sent.Contains(Key32.Parse(e.Id))) return false;
+            else return Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw));
         }
+        // Closed on its own: out of the index and the connection's map, so it no longer counts.
+        Drop();
+        return false;
+    }
+
+    /// Takes a subscription that ended on its own (overflow, failed query) out of everything
+    /// that holds it.
+    public void Drop()
+    {
+        Connection.Subscriptions.Remove(this);
+        if (_index is not null) _index.Remove(this);
+        else Close();
     }
 
     /// After EOSE: send the held events the stored query did not send, then go live.
-    public int GoLive(HashSet<EventIdKey> sentIds)
+    public int GoLive(HashSet<Key32> sentIds)
     {
         lock (_gate)
         {
             if (_closed || _pending is null) return 0;
             var n = 0;
+            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             foreach (var e in _pending)
-                if (!sentIds.Contains(EventIdKey.Parse(e.Id)) && Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw))) n++;
+                if (!sentIds.Contains(Key32.Parse(e.Id)) && !(e.Expiration <= now)   // NIP-40: expired while held
+                    && Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw))) n++;
             _pending = null;
             if (sentIds.Count > 0)
             {

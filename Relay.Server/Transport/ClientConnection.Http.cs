@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 using Relay.Server.Http;
 using Relay.Server.WebSockets;
@@ -27,7 +26,7 @@ internal sealed partial class ClientConnection
             if (result.IsCompleted) return false;
         }
 
-        if (head!.ForwardedFor is { } fwd && IPAddress.TryParse(fwd, out var ip) && IPAddress.IsLoopback(RemoteAddress)) RemoteAddress = ip;
+        Session.Address = Policies.ClientAddress.Resolve(Session.Address, head!.ForwardedFor, head.RealIp, _ctx.Options.TrustedProxies);
         var path = head.Path.Split('?')[0];
 
         if (head.Method == "OPTIONS") { await SendRawAsync(HttpResponses.Preflight()); return false; }
@@ -44,14 +43,23 @@ internal sealed partial class ClientConnection
                 await SendRawAsync(HttpResponses.Text(426, "Upgrade Required", "only WebSocket version 13 is supported\n", "Sec-WebSocket-Version: 13\r\n"));
                 return false;
             }
-            if (head.WebSocketKey is not { } key || !HandshakeKey.IsValid(Encoding.ASCII.GetBytes(key)) || head.Method != "GET"
+            // RFC 6455 §4.1/§4.2.1: an HTTP/1.1 GET with a Host and exactly one valid key.
+            if (head.WebSocketKey is not { } key || head.WebSocketKeyCount != 1 || !HandshakeKey.IsValid(Encoding.ASCII.GetBytes(key))
+                || head.Method != "GET" || head.Version != "HTTP/1.1" || !head.HasHost
                 || head.Connection is null || !head.Connection.Contains("upgrade", StringComparison.OrdinalIgnoreCase))
             {
                 await SendRawAsync(HttpResponses.Text(400, "Bad Request", "invalid WebSocket handshake\n"));
                 return false;
             }
+            foreach (var policy in _ctx.Policies.Connection)
+            {
+                if (policy(Session) is not { } refused) continue;
+                await SendRawAsync(HttpResponses.Text(refused.Status, refused.Status == 429 ? "Too Many Requests" : "Forbidden", refused.Reason + "\n"));
+                return false;
+            }
             await SendRawAsync(HttpResponses.SwitchingProtocols(HandshakeKey.Accept(Encoding.ASCII.GetBytes(key))));
-            State = ConnectionState.WebSocket;
+            if (!TryMove(ConnectionState.Handshake, ConnectionState.WebSocket)) return false;   // timed out meanwhile
+            Send(Protocol.Replies.Auth(Session.Challenge));   // NIP-42: every connection may authenticate
             return true;
         }
 

@@ -2,6 +2,9 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using Relay.Server.Ingest;
+using Relay.Server.Policies;
+using Relay.Server.Protocol;
 using Relay.Server.Subscriptions;
 using Relay.Server.WebSockets;
 
@@ -12,7 +15,7 @@ internal enum ConnectionState : byte { Handshake, WebSocket, Closing, Closed }
 /// One accepted socket: an HTTP/1.1 head, then either a plain response or a WebSocket session.
 /// This file owns the socket and the outbound queue; the head is handled in
 /// ClientConnection.Http.cs and the frame loop in ClientConnection.WebSocket.cs.
-internal sealed partial class ClientConnection
+internal sealed partial class ClientConnection : IEventSource
 {
     private static long s_nextId;
 
@@ -26,15 +29,40 @@ internal sealed partial class ClientConnection
     private int _closeStarted;
     private readonly CancellationTokenSource _aborted = new();
 
+    private int _state = (int)ConnectionState.Handshake;
+    private SemaphoreSlim? _storedAnswers;
+
     public long Id { get; } = Interlocked.Increment(ref s_nextId);
-    public IPAddress RemoteAddress { get; private set; }
-    public ConnectionState State { get; private set; } = ConnectionState.Handshake;
+
+    /// Its address, NIP-42 state and rate state, as the policies see it.
+    public ConnectionSession Session { get; }
+
+    /// Handshake → WebSocket → Closing → Closed, changed only by compare-and-swap (the receive
+    /// loop, the send loop, the sweeper and fan-out all close connections).
+    public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
+
+    private bool TryMove(ConnectionState from, ConnectionState to) =>
+        Interlocked.CompareExchange(ref _state, (int)to, (int)from) == (int)from;
+
+    /// To Closing from whatever open state it is in; false if it was already closing or closed.
+    private bool MoveToClosing() => TryMove(ConnectionState.WebSocket, ConnectionState.Closing) || TryMove(ConnectionState.Handshake, ConnectionState.Closing);
+
+    /// One stored answer at a time per connection (see ReqHandler); created with the first REQ.
+    public SemaphoreSlim StoredAnswers
+    {
+        get
+        {
+            if (_storedAnswers is { } s) return s;
+            Interlocked.CompareExchange(ref _storedAnswers, new SemaphoreSlim(1, 1), null);
+            return _storedAnswers;
+        }
+    }
     public long StartedAt { get; } = Environment.TickCount64;
     public long LastReceivedAt { get; private set; } = Environment.TickCount64;
     public long LastPingAt { get; set; } = Environment.TickCount64;
 
-    /// Open subscriptions by id. Touched only by this connection's receive loop (and its cleanup).
-    public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
+    /// Open subscriptions by id.
+    public ConnectionSubscriptions Subscriptions { get; } = new();
 
     /// Cancelled when the connection goes away: queries and waits of this connection stop.
     public CancellationToken Aborted => _aborted.Token;
@@ -43,7 +71,7 @@ internal sealed partial class ClientConnection
     {
         _socket = socket;
         _ctx = ctx;
-        RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        Session = new ConnectionSession((socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None);
         // Zero-byte reads: an idle connection waits for data without holding a buffer, which is
         // most of what 10,000 idle subscribers would otherwise cost.
         _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
@@ -72,6 +100,9 @@ internal sealed partial class ClientConnection
 
     /// Queues a complete frame. Never blocks; a reader that falls too far behind is closed.
     public bool Send(byte[] frame) => Send(new OutboundFrame(frame));
+
+    /// The OK answer to an EVENT this connection sent.
+    public void Answer(string eventId, bool accepted, string message) => Send(Replies.Ok(eventId, accepted, message));
 
     /// Queues a frame made of parts (e.g. a per-subscription head and a shared event body).
     public bool Send(OutboundFrame frame)
@@ -131,12 +162,13 @@ internal sealed partial class ClientConnection
     public void Close(ushort code, string reason, bool dropQueued = false)
     {
         if (Interlocked.Exchange(ref _closeStarted, 1) != 0) return;
-        if (State == ConnectionState.WebSocket)
+        if (TryMove(ConnectionState.WebSocket, ConnectionState.Closing))
         {
+            // Closing already refuses other frames: ours is the last one queued.
             _dropQueued = dropQueued;
             _outbox.TryWrite(new OutboundFrame(FrameWriter.Close(code, reason)));
         }
-        State = ConnectionState.Closing;
+        else MoveToClosing();
         _outbox.Complete();
         _ = AbortAfterAsync(dropQueued ? SlowReaderCloseGrace : CloseHandshakeTimeout);
     }
@@ -152,7 +184,7 @@ internal sealed partial class ClientConnection
     /// Drops the connection at once (no close handshake).
     public void Abort()
     {
-        State = ConnectionState.Closing;
+        MoveToClosing();
         _outbox.Complete();
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
         _socket.Dispose();
@@ -245,11 +277,11 @@ internal sealed partial class ClientConnection
 
     private async Task CleanupAsync()
     {
-        State = ConnectionState.Closed;
+        Volatile.Write(ref _state, (int)ConnectionState.Closed);
         _outbox.Complete();
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
-        foreach (var sub in Subscriptions.Values) _ctx.Subscriptions.Remove(sub);
-        Subscriptions.Clear();
+        foreach (var sub in Subscriptions.TakeAll()) _ctx.Subscriptions.Remove(sub);
+        _ctx.Policies.PerAddress.Release(Session);
         await _input.CompleteAsync();
         _socket.Dispose();
         _ctx.Connections.Remove(this);

@@ -1,5 +1,6 @@
 using Relay.Server.Configuration;
 using Relay.Server.Observability;
+using Relay.Server.Policies;
 using Relay.Server.Protocol;
 using Relay.Server.Subscriptions;
 
@@ -15,6 +16,7 @@ internal sealed class ConnectionContext
     public required SubscriptionIndex Subscriptions { get; init; }
     public required ClientMessageParser Parser { get; init; }
     public required MessageHandler Handler { get; init; }
+    public required RelayPolicies Policies { get; init; }
     /// The NIP-11 document, encoded once.
     public required byte[] RelayInfo { get; init; }
 }

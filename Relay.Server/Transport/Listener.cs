@@ -14,8 +14,12 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
 
     public int Port { get; private set; }
 
+    /// MAX_CONNECTIONS, capped by the open-file limit at Start.
+    public int MaxConnections { get; private set; }
+
     public void Start(string host, int port)
     {
+        MaxConnections = OpenFileLimit.Cap(ctx.Options.MaxConnections, OpenFileLimit.Raise(), ctx.Log.FileLimit);
         var address = host is "*" or "" ? IPAddress.Any : IPAddress.Parse(host);
         _socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         // SO_REUSEADDR alone: a restarted relay can bind while old connections sit in TIME_WAIT.
@@ -39,24 +43,37 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
 
     private async Task AcceptLoopAsync(Socket listen)
     {
+        var backOff = 0;
+        var failures = 0;
+        var loggedAt = 0L;
         while (true)
         {
             Socket client;
             try
             {
                 client = await listen.AcceptAsync();
+                backOff = 0;
             }
             catch (ObjectDisposedException) { return; }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted) { return; }
             catch (SocketException e)
             {
-                // Transient (peer reset before accept) or resource pressure (EMFILE): back off briefly.
-                ctx.Log.AcceptFailed(e.SocketErrorCode.ToString());
-                await Task.Delay(50);
+                // Transient (peer reset before accept) or resource pressure (EMFILE): back off,
+                // longer each time it repeats (up to a second), and say so at most every 10 s.
+                failures++;
+                var now = Environment.TickCount64;
+                if (now - loggedAt > 10_000)
+                {
+                    ctx.Log.AcceptFailed($"{e.SocketErrorCode} ({failures} since the last report)");
+                    loggedAt = now;
+                    failures = 0;
+                }
+                backOff = Math.Min(1000, Math.Max(10, backOff * 2));
+                await Task.Delay(backOff);
                 continue;
             }
             client.NoDelay = true;
-            if (ctx.Connections.Count >= ctx.Options.MaxConnections)
+            if (ctx.Connections.Count >= MaxConnections)
             {
                 ctx.Metrics.ConnectionsRefused.Increment();
                 _ = RefuseAsync(client);

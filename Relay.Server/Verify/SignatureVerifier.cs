@@ -1,8 +1,6 @@
-using System.Threading.Channels;
 using Relay.Server.Fanout;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
-using Relay.Server.Protocol;
 using Relay.Server.Store;
 using Relay.Storage.Model;
 using Secp256k1Net;
@@ -10,19 +8,23 @@ using Secp256k1Net;
 namespace Relay.Server.Verify;
 
 /// BIP-340 signature checks on worker threads (one per core by default), each with its own
-/// libsecp256k1 context, fed by a bounded queue so socket loops never run the maths.
+/// libsecp256k1 context and queue (see VerifyQueues), so socket loops never run the maths.
 /// Valid ephemeral events go straight to the bus; the rest go on to the writer.
 internal sealed class SignatureVerifier(
-    ChannelReader<IngestJob> queue, WriteQueues writeQueues, IEventBus bus,
-    EventIngester ingester, RelayMetrics metrics, int workers,
+    VerifyQueues queues, WriteQueues writeQueues, IEventBus bus,
+    EventIngester ingester, RelayLog log,
     Func<IReadOnlyList<IngestJob>, ValueTask<HashSet<string>>> storedIds)
 {
     private Task[] _workers = [];
 
     public void Start()
     {
-        _workers = new Task[workers];
-        for (var i = 0; i < workers; i++) _workers[i] = Task.Factory.StartNew(RunAsync, TaskCreationOptions.LongRunning).Unwrap();
+        _workers = new Task[queues.Count];
+        for (var i = 0; i < _workers.Length; i++)
+        {
+            var reader = queues.Reader(i);
+            _workers[i] = Task.Factory.StartNew(() => RunAsync(reader), TaskCreationOptions.LongRunning).Unwrap();
+        }
     }
 
     /// Events taken from the queue at a time: one database look-up covers the whole batch.
@@ -31,7 +33,7 @@ internal sealed class SignatureVerifier(
     private const int LookUpFromBatchSize = 8;
     private static readonly HashSet<string> NoneStored = [];
 
-    private async Task RunAsync()
+    private async Task RunAsync(System.Threading.Channels.ChannelReader<IngestJob> queue)
     {
         using var secp = new Secp256k1();
         var batch = new List<IngestJob>(BatchSize);
@@ -39,33 +41,34 @@ internal sealed class SignatureVerifier(
         {
             while (batch.Count < BatchSize && queue.TryRead(out var job)) batch.Add(job);
             if (batch.Count == 0) continue;
-            // Re-broadcasts of old events are common: answer them without the signature check.
-            // A look-up is a database round trip, worth it for a batch; a few events cost less to
-            // verify than to look up, and the writer still answers a stored one "duplicate:".
-            var stored = batch.Count >= LookUpFromBatchSize ? await storedIds(batch) : NoneStored;
-            foreach (var job in batch)
+            var handed = 0;
+            try
             {
-                var e = job.Event;
-                if (stored.Contains(e.Id))
+                // Re-broadcasts of old events are common: answer them without the signature check.
+                // A look-up is a database round trip, worth it for a batch; a few events cost less to
+                // verify than to look up, and the writer still answers a stored one "duplicate:".
+                var stored = batch.Count >= LookUpFromBatchSize ? await storedIds(batch) : NoneStored;
+                for (; handed < batch.Count; handed++)
                 {
-                    metrics.EventsDuplicate.Increment();
-                    ingester.Done(e.Id, stored: true);
-                    job.Connection.Send(Replies.Ok(e.Id, true, "duplicate: already have this event"));
+                    var job = batch[handed];
+                    var e = job.Event;
+                    if (stored.Contains(e.Id)) ingester.Finish(job, EventOutcome.Duplicate);
+                    else if (!Verify(secp, e)) ingester.Finish(job, EventOutcome.Rejected, "invalid: bad signature");
+                    else if (e.Class == KindClass.Ephemeral)
+                    {
+                        bus.Publish(e);
+                        ingester.Finish(job, EventOutcome.Ephemeral);
+                    }
+                    else await writeQueues.WriteAsync(job);
                 }
-                else if (!Verify(secp, e))
-                {
-                    metrics.EventsRejected.Increment();
-                    ingester.Done(e.Id, stored: false);
-                    job.Connection.Send(Replies.Ok(e.Id, false, "invalid: bad signature"));
-                }
-                else if (e.Class == KindClass.Ephemeral)
-                {
-                    metrics.EventsEphemeral.Increment();
-                    bus.Publish(e);
-                    ingester.Done(e.Id, stored: false);
-                    job.Connection.Send(Replies.Ok(e.Id, true, ""));
-                }
-                else await writeQueues.WriteAsync(job);
+            }
+            catch (Exception e)
+            {
+                // Our bug or a closed write queue at shutdown: this worker goes on with the next
+                // batch, and every event of this one not yet handed on gets an answer.
+                if (e is not System.Threading.Channels.ChannelClosedException) log.VerifyFailed(e);
+                for (; handed < batch.Count; handed++)
+                    ingester.Finish(batch[handed], EventOutcome.Rejected, "error: could not process the event, try again later");
             }
             batch.Clear();
         }
@@ -82,6 +85,12 @@ internal sealed class SignatureVerifier(
         Convert.FromHexString(e.Sig, sig, out _, out _);
         return secp.XonlyPubkeyParse(xonly, pubkey) && secp.SchnorrsigVerify(sig, id, xonly);
     }
+
+    [ThreadStatic] private static Secp256k1? t_secp;
+
+    /// For the rare event checked outside the workers (NIP-42 AUTH, seed contact lists): one
+    /// context per thread, created on first use.
+    public static bool Verify(NostrEvent e) => Verify(t_secp ??= new Secp256k1(), e);
 
     /// The package loads libsecp256k1.so from beside the binary; without it, the system's copy
     /// (too old on Debian 12) fails on first use. Check once at start-up with a known signature.

@@ -93,7 +93,7 @@ public static class EventParser
 
         return new NostrEvent
         {
-            Id = id, Pubkey = pubkey, Sig = sig, CreatedAt = createdAt.Value, Kind = kind.Value, Tags = tags,
+            Id = id, Pubkey = pubkey, Sig = sig, CreatedAt = createdAt.Value, Kind = kind.Value, Tags = tags, ContentLength = content.Length,
             Raw = writer.WrittenSpan.ToArray(),
         };
     }

@@ -3,7 +3,7 @@ namespace Relay.Storage.Model;
 public static class Hex
 {
     /// True for exactly <paramref name="length"/> lowercase hex characters (NIP-01 ids, pubkeys).
-    public static bool IsLowerHex(string s, int length)
+    public static bool IsLowerHex(ReadOnlySpan<char> s, int length)
     {
         if (s.Length != length) return false;
         foreach (var c in s)

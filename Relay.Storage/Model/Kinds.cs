@@ -7,6 +7,9 @@ public static class Kinds
 {
     public const int Metadata = 0;
     public const int Contacts = 3;
+    public const int Deletion = 5;
+    public const int RequestToVanish = 62;
+    public const int ClientAuthentication = 22242;
     public const int Max = 65535;
 
     public static KindClass Classify(int kind) => kind switch

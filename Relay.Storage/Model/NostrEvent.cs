@@ -13,7 +13,21 @@ public sealed class NostrEvent
     /// Compact JSON object as stored and sent back to clients; never re-serialised.
     public required byte[] Raw { get; init; }
 
+    /// Bytes of the content, unescaped (NIP-11 `max_content_length`).
+    public int ContentLength { get; init; }
+
     public KindClass Class => Kinds.Classify(Kind);
+
+    /// NIP-70: a `["-"]` tag asks relays to accept the event only from its authenticated author.
+    public bool IsProtected
+    {
+        get
+        {
+            foreach (var t in Tags)
+                if (t.Length >= 1 && t[0] == "-") return true;
+            return false;
+        }
+    }
 
     /// The first value of the first `d` tag, "" when absent (NIP-01 addressable key).
     public string DTag
@@ -46,5 +60,4 @@ public sealed class NostrEvent
 
     public byte[] IdBytes() => Convert.FromHexString(Id);
     public byte[] PubkeyBytes() => Convert.FromHexString(Pubkey);
-    public byte[] SigBytes() => Convert.FromHexString(Sig);
 }

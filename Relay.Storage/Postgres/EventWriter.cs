@@ -12,6 +12,10 @@ public enum WriteOutcome
     Duplicate,
     /// Replaceable/addressable event older than (or tied and higher id than) the one stored.
     Superseded,
+    /// Its author deleted it (NIP-09) or asked to vanish (NIP-62): refused, not stored.
+    Deleted,
+    /// Stored, then removed by a deletion or vanish request later in the same batch.
+    DeletedInBatch,
 }
 
 /// Writes batches of events in one transaction, then inserts with ON CONFLICT DO NOTHING …
@@ -23,7 +27,7 @@ public enum WriteOutcome
 ///   statements in one NpgsqlBatch, which PostgreSQL runs as one implicit transaction: one round
 ///   trip, so a lone event is acknowledged a few milliseconds sooner.
 /// Owns one connection (the staging tables are per session); not thread-safe: one writer loop.
-public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = EventWriter.DefaultCopyFromBatchSize) : IAsyncDisposable
+public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, int copyFromBatchSize = EventWriter.DefaultCopyFromBatchSize) : IAsyncDisposable
 {
     /// Batches of at least this many events go through COPY.
     public const int DefaultCopyFromBatchSize = 32;
@@ -41,7 +45,7 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
         """;
 
     // The rows of a batch, as the two sources the statements below read from.
-    private const string StagedEvents = "staging_events";
+    private const string StagedEvents = "staging_events s";
     private const string StagedTags = "staging_tags";
     private const string ArrayEvents =
         "unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::integer[], $5::bytea[], $6::bigint[], $7::bytea[]) AS s(id, pubkey, created_at, kind, d_tag, expiration, raw)";
@@ -57,16 +61,65 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
             FROM {keys} WHERE d_tag IS NOT NULL ORDER BY 1) keys
         """;
 
+    // Rows whose author deleted them (NIP-09 `e` or `a`) or vanished (NIP-62) are not inserted
+    // and come back flagged; the look-ups are primary-key probes into tables that are usually tiny.
     private static string Insert(string events, string tags) => $"""
-        WITH ins AS (
+        WITH blocked AS (
+            SELECT s.id FROM {events}
+            WHERE EXISTS (SELECT 1 FROM deleted_events d WHERE d.event_id = s.id AND d.pubkey = s.pubkey)
+               OR EXISTS (SELECT 1 FROM vanished v WHERE v.pubkey = s.pubkey AND v.until >= s.created_at)
+               OR (s.d_tag IS NOT NULL AND EXISTS (SELECT 1 FROM deleted_addresses a
+                   WHERE a.pubkey = s.pubkey AND a.kind = s.kind AND a.d_tag = s.d_tag AND a.until >= s.created_at))),
+        ins AS (
             INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, raw)
-            SELECT id, pubkey, created_at, kind, d_tag, expiration, raw FROM {events}
+            SELECT s.id, s.pubkey, s.created_at, s.kind, s.d_tag, s.expiration, s.raw FROM {events}
+            WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = s.id)
             ON CONFLICT (id) DO NOTHING
             RETURNING id),
         t AS (
             INSERT INTO tags (event_id, name, value, created_at, kind)
             SELECT st.event_id, st.name, st.value, st.created_at, st.kind FROM {tags} st JOIN ins ON ins.id = st.event_id)
-        SELECT id FROM ins
+        SELECT id, false FROM ins UNION ALL SELECT id, true FROM blocked
+        """;
+
+    // NIP-09 `e`: the named events of the same author go (a deletion can't delete a deletion), and
+    // stay refused. Rows: (deletion's author, named id).
+    private const string DeleteById = """
+        WITH r AS (SELECT DISTINCT pubkey, id FROM unnest($1::bytea[], $2::bytea[]) AS r(pubkey, id)),
+        mark AS (INSERT INTO deleted_events (event_id, pubkey) SELECT id, pubkey FROM r ON CONFLICT DO NOTHING),
+        gone AS (DELETE FROM events e USING r WHERE e.id = r.id AND e.pubkey = r.pubkey AND e.kind <> 5 RETURNING e.id),
+        t AS (DELETE FROM tags USING gone WHERE tags.event_id = gone.id)
+        SELECT id FROM gone
+        """;
+
+    // NIP-09 `a`: versions of the author's address up to the deletion's created_at.
+    private const string DeleteByAddress = """
+        WITH r AS (SELECT pubkey, kind, d_tag, max(until) AS until
+                   FROM unnest($1::bytea[], $2::integer[], $3::bytea[], $4::bigint[]) AS r(pubkey, kind, d_tag, until)
+                   GROUP BY 1, 2, 3),
+        mark AS (INSERT INTO deleted_addresses (pubkey, kind, d_tag, until) SELECT * FROM r
+                 ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = GREATEST(deleted_addresses.until, EXCLUDED.until)),
+        gone AS (DELETE FROM events e USING r
+                 WHERE e.pubkey = r.pubkey AND e.kind = r.kind AND e.d_tag = r.d_tag AND e.created_at <= r.until AND e.kind <> 5
+                 RETURNING e.id),
+        t AS (DELETE FROM tags USING gone WHERE tags.event_id = gone.id)
+        SELECT id FROM gone
+        """;
+
+    // NIP-62: everything of the author up to the request's created_at (deletions included; the
+    // request itself stays as the record), and the gift wraps addressed to them.
+    private const string Vanish = """
+        WITH r AS (SELECT pubkey, max(until) AS until FROM unnest($1::bytea[], $2::bigint[]) AS r(pubkey, until) GROUP BY 1),
+        mark AS (INSERT INTO vanished (pubkey, until) SELECT * FROM r
+                 ON CONFLICT (pubkey) DO UPDATE SET until = GREATEST(vanished.until, EXCLUDED.until)),
+        gone AS (DELETE FROM events e USING r
+                 WHERE e.kind <> 62 AND (
+                     (e.pubkey = r.pubkey AND e.created_at <= r.until)
+                  OR (e.kind = 1059 AND e.created_at <= r.until
+                      AND e.id IN (SELECT t.event_id FROM tags t WHERE t.name = 'p' AND t.value = r.pubkey)))
+                 RETURNING e.id),
+        t AS (DELETE FROM tags USING gone WHERE tags.event_id = gone.id)
+        SELECT id FROM gone
         """;
 
     private static string DeleteSuperseded(string keys) => $"""
@@ -89,26 +142,42 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
     private static readonly string ArrayInsert = Insert(ArrayEvents, ArrayTags);
     private static readonly string ArrayDelete = DeleteSuperseded(ArrayKeys);
 
+    /// What a batch's statements reported, by event id.
+    private sealed class BatchResult
+    {
+        public readonly HashSet<string> Inserted = new(StringComparer.Ordinal);
+        public readonly HashSet<string> Blocked = new(StringComparer.Ordinal);
+        public readonly HashSet<string> Superseded = new(StringComparer.Ordinal);
+        public readonly HashSet<string> Deleted = new(StringComparer.Ordinal);
+    }
+
     /// Stores the batch and returns one outcome per event, in order. Throws if the transaction
     /// failed; then nothing of the batch was committed.
-    public async Task<WriteOutcome[]> WriteAsync(IReadOnlyList<NostrEvent> batch, CancellationToken ct = default)
+    public async Task<WriteOutcome[]> WriteAsync(IReadOnlyList<NostrEvent> batch, CancellationToken ct = default) =>
+        (await WriteWithDeletionsAsync(batch, ct)).Outcomes;
+
+    /// As <see cref="WriteAsync"/>, and the ids of stored events that deletion or vanish requests
+    /// in the batch removed (for the in-memory caches that still know them).
+    public async Task<(WriteOutcome[] Outcomes, IReadOnlyCollection<string> Removed)> WriteWithDeletionsAsync(
+        IReadOnlyList<NostrEvent> batch, CancellationToken ct = default)
     {
-        if (batch.Count == 0) return [];
+        if (batch.Count == 0) return ([], []);
         try
         {
-            var rows = new BatchRows(batch);
-            var (inserted, superseded) = batch.Count >= copyFromBatchSize
-                ? await CopyThenInsertAsync(rows, ct)
-                : await InsertArraysAsync(rows, ct);
+            var rows = new BatchRows(batch, relayUrl);
+            var result = new BatchResult();
+            if (batch.Count >= copyFromBatchSize) await CopyThenInsertAsync(rows, result, ct);
+            else await InsertArraysAsync(rows, result, ct);
             var outcomes = new WriteOutcome[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
                 var id = batch[i].Id;
-                outcomes[i] = superseded.Contains(id) ? WriteOutcome.Superseded
-                    : inserted.Contains(id) ? WriteOutcome.Stored
+                outcomes[i] = result.Blocked.Contains(id) ? WriteOutcome.Deleted
+                    : result.Superseded.Contains(id) ? WriteOutcome.Superseded
+                    : result.Inserted.Contains(id) ? (result.Deleted.Contains(id) ? WriteOutcome.DeletedInBatch : WriteOutcome.Stored)
                     : WriteOutcome.Duplicate;
             }
-            return outcomes;
+            return (outcomes, result.Deleted);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException && !ct.IsCancellationRequested)
         {
@@ -118,7 +187,7 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
         }
     }
 
-    private async Task<(HashSet<string> Inserted, HashSet<string> Superseded)> CopyThenInsertAsync(BatchRows rows, CancellationToken ct)
+    private async Task CopyThenInsertAsync(BatchRows rows, BatchResult result, CancellationToken ct)
     {
         var conn = await ConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
@@ -158,13 +227,26 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
             await using var lockCmd = new NpgsqlCommand(CopyLock, conn, tx);
             await lockCmd.ExecuteNonQueryAsync(ct);
         }
-        var inserted = await ReadIdsAsync(new NpgsqlCommand(CopyInsert, conn, tx), ct);
-        var superseded = rows.AnyReplaceable ? await ReadIdsAsync(new NpgsqlCommand(CopyDelete, conn, tx), ct) : [];
+        await using (var insert = new NpgsqlCommand(CopyInsert, conn, tx))
+        await using (var r = await insert.ExecuteReaderAsync(ct))
+            await ReadInsertedAsync(r, result, ct);
+        if (rows.AnyReplaceable)
+        {
+            await using var delete = new NpgsqlCommand(CopyDelete, conn, tx);
+            await using var r = await delete.ExecuteReaderAsync(ct);
+            await ReadIdsAsync(r, result.Superseded, ct);
+        }
+        if (rows.AnyDeletion)
+        {
+            await using var deletions = new NpgsqlBatch(conn, tx);
+            AddDeletions(deletions, rows);
+            await using var r = await deletions.ExecuteReaderAsync(ct);
+            await ReadDeletedAsync(r, first: true, result, ct);
+        }
         await tx.CommitAsync(ct);
-        return (inserted, superseded);
     }
 
-    private async Task<(HashSet<string> Inserted, HashSet<string> Superseded)> InsertArraysAsync(BatchRows rows, CancellationToken ct)
+    private async Task InsertArraysAsync(BatchRows rows, BatchResult result, CancellationToken ct)
     {
         var conn = await ConnectionAsync(ct);
         // No explicit transaction: a batch ends with one Sync, so PostgreSQL runs its statements
@@ -186,12 +268,44 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
         AddArray(insert, rows.TagKinds.ToArray(), NpgsqlDbType.Integer);
         batch.BatchCommands.Add(insert);
         if (rows.AnyReplaceable) batch.BatchCommands.Add(KeysCommand(ArrayDelete, rows));
+        if (rows.AnyDeletion) AddDeletions(batch, rows);
 
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (rows.AnyReplaceable) await reader.NextResultAsync(ct);   // the lock's rows
-        var inserted = await ReadIdsAsync(reader, ct);
-        var superseded = rows.AnyReplaceable && await reader.NextResultAsync(ct) ? await ReadIdsAsync(reader, ct) : [];
-        return (inserted, superseded);
+        await ReadInsertedAsync(reader, result, ct);
+        if (rows.AnyReplaceable && await reader.NextResultAsync(ct)) await ReadIdsAsync(reader, result.Superseded, ct);
+        if (rows.AnyDeletion) await ReadDeletedAsync(reader, first: false, result, ct);
+    }
+
+    /// The deletion and vanish statements of a batch, each returning the ids it removed.
+    private static void AddDeletions(NpgsqlBatch batch, BatchRows rows)
+    {
+        var byId = new NpgsqlBatchCommand(DeleteById);
+        AddArray(byId, rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea);
+        AddArray(byId, rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea);
+        batch.BatchCommands.Add(byId);
+        var byAddress = new NpgsqlBatchCommand(DeleteByAddress);
+        AddArray(byAddress, rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea);
+        AddArray(byAddress, rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer);
+        AddArray(byAddress, rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea);
+        AddArray(byAddress, rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint);
+        batch.BatchCommands.Add(byAddress);
+        var vanish = new NpgsqlBatchCommand(Vanish);
+        AddArray(vanish, rows.VanishAuthors.ToArray(), NpgsqlDbType.Bytea);
+        AddArray(vanish, rows.VanishUntil.ToArray(), NpgsqlDbType.Bigint);
+        batch.BatchCommands.Add(vanish);
+    }
+
+    private static async Task ReadDeletedAsync(NpgsqlDataReader r, bool first, BatchResult result, CancellationToken ct)
+    {
+        for (var i = 0; i < 3; i++)
+            if ((first && i == 0) || await r.NextResultAsync(ct)) await ReadIdsAsync(r, result.Deleted, ct);
+    }
+
+    private static async Task ReadInsertedAsync(NpgsqlDataReader r, BatchResult result, CancellationToken ct)
+    {
+        while (await r.ReadAsync(ct))
+            (r.GetBoolean(1) ? result.Blocked : result.Inserted).Add(Convert.ToHexStringLower(r.GetFieldValue<byte[]>(0)));
     }
 
     private static NpgsqlBatchCommand KeysCommand(string sql, BatchRows rows)
@@ -206,18 +320,9 @@ public sealed class EventWriter(NpgsqlDataSource db, int copyFromBatchSize = Eve
     private static void AddArray<T>(NpgsqlBatchCommand cmd, T[] values, NpgsqlDbType type) =>
         cmd.Parameters.Add(new NpgsqlParameter<T[]>{ NpgsqlDbType = NpgsqlDbType.Array | type, TypedValue = values });
 
-    private static async Task<HashSet<string>> ReadIdsAsync(NpgsqlCommand cmd, CancellationToken ct)
+    private static async Task ReadIdsAsync(NpgsqlDataReader r, HashSet<string> into, CancellationToken ct)
     {
-        await using (cmd)
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            return await ReadIdsAsync(r, ct);
-    }
-
-    private static async Task<HashSet<string>> ReadIdsAsync(NpgsqlDataReader r, CancellationToken ct)
-    {
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        while (await r.ReadAsync(ct)) ids.Add(Convert.ToHexStringLower(r.GetFieldValue<byte[]>(0)));
-        return ids;
+        while (await r.ReadAsync(ct)) into.Add(Convert.ToHexStringLower(r.GetFieldValue<byte[]>(0)));
     }
 
     private async Task<NpgsqlConnection> ConnectionAsync(CancellationToken ct)
@@ -253,8 +358,16 @@ internal sealed class BatchRows
     public readonly List<string> TagNames = [];
     public readonly List<long> TagCreatedAts = [];
     public readonly List<int> TagKinds = [];
+    // NIP-09 and NIP-62 requests in the batch, as rows for the deletion statements.
+    public bool AnyDeletion;
+    public readonly List<byte[]> DeleteByIdAuthors = [], DeleteByIdTargets = [];
+    public readonly List<byte[]> DeleteAddressAuthors = [], DeleteAddressDTags = [];
+    public readonly List<int> DeleteAddressKinds = [];
+    public readonly List<long> DeleteAddressUntil = [];
+    public readonly List<byte[]> VanishAuthors = [];
+    public readonly List<long> VanishUntil = [];
 
-    public BatchRows(IReadOnlyList<NostrEvent> batch)
+    public BatchRows(IReadOnlyList<NostrEvent> batch, string? relayUrl = null)
     {
         var n = batch.Count;
         (Ids, Pubkeys, Raws, CreatedAts, Kinds, DTags, Expirations) =
@@ -283,6 +396,31 @@ internal sealed class BatchRows
                 TagCreatedAts.Add(e.CreatedAt);
                 TagKinds.Add(e.Kind);
             }
+            if (e.Kind == Model.Kinds.Deletion) AddDeletion(e, Pubkeys[i]);
+            else if (e.Kind == Model.Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, relayUrl))
+            {
+                VanishAuthors.Add(Pubkeys[i]);
+                VanishUntil.Add(e.CreatedAt);
+                AnyDeletion = true;
+            }
+        }
+    }
+
+    private void AddDeletion(NostrEvent e, byte[] author)
+    {
+        foreach (var id in DeletionRequests.EventIds(e))
+        {
+            DeleteByIdAuthors.Add(author);
+            DeleteByIdTargets.Add(Convert.FromHexString(id));
+            AnyDeletion = true;
+        }
+        foreach (var (kind, d) in DeletionRequests.Addresses(e))
+        {
+            DeleteAddressAuthors.Add(author);
+            DeleteAddressKinds.Add(kind);
+            DeleteAddressDTags.Add(Encoding.UTF8.GetBytes(d));
+            DeleteAddressUntil.Add(e.CreatedAt);
+            AnyDeletion = true;
         }
     }
 }

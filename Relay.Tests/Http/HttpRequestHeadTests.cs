@@ -43,7 +43,10 @@ public sealed class HttpRequestHeadTests
         Assert.Equal("dGhlIHNhbXBsZSBub25jZQ==", head.WebSocketKey);
         Assert.Equal("13", head.WebSocketVersion);
         Assert.Equal("application/nostr+json", head.Accept);
-        Assert.Equal("203.0.113.7", head.ForwardedFor);
+        Assert.Equal("203.0.113.7", head.ForwardedFor!.Split(',')[0].Trim());
+        Assert.Equal("HTTP/1.1", head.Version);
+        Assert.True(head.HasHost);
+        Assert.Equal(1, head.WebSocketKeyCount);
         Assert.True(head.WantsWebSocket);
         Assert.True(head.WantsRelayInfo);
     }

@@ -11,7 +11,7 @@ public abstract class EventWriterTests
     /// Batches at least this large go through COPY.
     protected abstract int CopyFromBatchSize { get; }
 
-    private EventWriter NewWriter(Npgsql.NpgsqlDataSource db) => new(db, CopyFromBatchSize);
+    private EventWriter NewWriter(Npgsql.NpgsqlDataSource db) => new(db, "ws://127.0.0.1", CopyFromBatchSize);
 
     private const long T0 = 1_700_000_000;
 

@@ -97,7 +97,7 @@ public sealed class MigratorTests
                     e.IdBytes(), name.ToString(), System.Text.Encoding.UTF8.GetBytes(value), e.CreatedAt);
             }
 
-        Assert.Equal(1, await Migrator.ApplyAsync(ds));
+        Assert.Equal(Migrator.Scripts().Count(m => m.Version >= 4), await Migrator.ApplyAsync(ds));
 
         // Each value finds exactly its own event, as before the migration.
         for (var i = 0; i < events.Length; i++)

@@ -196,11 +196,11 @@ public sealed class ClientMessageParserTests
     }
 
     [Fact]
-    public void AUTH_is_refused_as_unsupported()
+    public void AUTH_with_a_malformed_event_is_invalid_and_keeps_its_type()
     {
         var msg = Parse("[\"AUTH\",{}]");
         Assert.Equal(ClientMessageType.Auth, msg.Type);
-        AssertInvalid(msg, "invalid: AUTH");
+        AssertInvalid(msg, "invalid: event must have");
     }
 
     [Theory]

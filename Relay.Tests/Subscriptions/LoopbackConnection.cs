@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
+using Relay.Server.Policies;
+using Relay.Server.Verify;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Relay.Server.Configuration;
@@ -41,6 +42,7 @@ internal sealed class LoopbackConnection : IDisposable
         // Never opened: the handler is required by the context but no message is ever handled.
         _unusedDb = new NpgsqlSlimDataSourceBuilder(options.DatabaseUrl).Build();
         _registry = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
+        var policies = RelayPolicies.Build(options, null, null);
         Connection = new ClientConnection(_server, new ConnectionContext
         {
             Options = options,
@@ -50,8 +52,10 @@ internal sealed class LoopbackConnection : IDisposable
             Subscriptions = index,
             Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
             Handler = new MessageHandler(
-                new EventIngester(options, Channel.CreateUnbounded<IngestJob>().Writer, metrics),
-                new ReqHandler(_unusedDb, index, options, metrics, log)),
+                new EventIngester(policies.Write, new VerifyQueues(1, 16), new RecentIds(16), metrics),
+                new ReqHandler(_unusedDb, index, policies, options, metrics, log),
+                new Authentication(options.RelayUrl)),
+            Policies = policies,
             RelayInfo = [],
         });
     }

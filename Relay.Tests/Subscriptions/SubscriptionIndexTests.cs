@@ -141,7 +141,7 @@ public sealed class SubscriptionIndexTests : IDisposable
 
         Assert.Equal(0, index.Dispatch(sentByQuery));   // held, not yet sent
         Assert.Equal(0, index.Dispatch(onlyLive));
-        Assert.Equal(1, sub.GoLive([EventIdKey.Parse(sentByQuery.Id)]));
+        Assert.Equal(1, sub.GoLive([Key32.Parse(sentByQuery.Id)]));
         Assert.Equal(1, index.Dispatch(onlyLive));      // live now: sent at once
     }
 

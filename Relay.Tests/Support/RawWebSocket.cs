@@ -155,9 +155,31 @@ internal sealed class RawWebSocket : IAsyncDisposable
             {
                 var text = Encoding.Latin1.GetString(_buffer, _start, end);
                 _start += end + 4;
-                return ParseHead(text);
+                var head = ParseHead(text);
+                if (head.Status == 101) await ReadChallengeAsync(cts.Token);
+                return head;
             }
             if (!await FillAsync(cts.Token)) throw new InvalidOperationException("connection closed before the response head ended");
+        }
+    }
+
+    /// The NIP-42 challenge the relay sent right after the 101.
+    public string? Challenge { get; private set; }
+
+    /// Every WebSocket the relay opens starts with `["AUTH", challenge]` (NIP-42); it is read
+    /// here so tests see the relay's answers to what they send.
+    private async Task ReadChallengeAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            if (TryTakeFrame(out var frame))
+            {
+                var m = JsonDocument.Parse(frame!.Payload).RootElement;
+                if (m[0].GetString() != "AUTH") throw new InvalidOperationException("expected [\"AUTH\", challenge] first, got " + m.GetRawText());
+                Challenge = m[1].GetString();
+                return;
+            }
+            if (!await FillAsync(ct)) return;
         }
     }
 

@@ -24,8 +24,16 @@ internal sealed class RelayClient : IAsyncDisposable
         ws.Options.KeepAliveInterval = TimeSpan.Zero;
         using var cts = new CancellationTokenSource(Timeout);
         await ws.ConnectAsync(url, cts.Token);
-        return new RelayClient(ws);
+        var client = new RelayClient(ws);
+        // NIP-42: the relay's first message is the challenge for this connection.
+        var first = await client.ReceiveAsync() ?? throw new InvalidOperationException("closed before the AUTH challenge");
+        if (first[0].GetString() != "AUTH") throw new InvalidOperationException("expected [\"AUTH\", challenge] first, got " + first.GetRawText());
+        client.Challenge = first[1].GetString()!;
+        return client;
     }
+
+    /// The NIP-42 challenge the relay sent on connect.
+    public string Challenge { get; private set; } = "";
 
     public async Task SendAsync(string text)
     {

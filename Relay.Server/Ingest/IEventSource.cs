@@ -1,0 +1,16 @@
+using Relay.Server.Policies;
+
+namespace Relay.Server.Ingest;
+
+/// Who sent an event and how to answer it: a WebSocket connection, or `relay import` and tests,
+/// which use the same path (policies, dedupe, verify, batched write) without a socket.
+internal interface IEventSource
+{
+    ConnectionSession Session { get; }
+
+    /// Cancelled when the sender goes away: its waits in the pipeline stop.
+    CancellationToken Aborted { get; }
+
+    /// The event's fate, as NIP-01's OK: accepted or not, and a message with its prefix.
+    void Answer(string eventId, bool accepted, string message);
+}

@@ -1,0 +1,59 @@
+using System.Net;
+using System.Security.Cryptography;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Policies;
+
+/// What the policies know about one client: its address (the proxy's client, when the proxy is
+/// trusted), its NIP-42 challenge and the pubkeys it has authenticated as, and its rate state.
+/// Written by the connection's own receive loop; read by policies and by live delivery, so the
+/// authenticated list is replaced, never changed in place.
+internal sealed class ConnectionSession
+{
+    private static long s_nextId;
+    private Key32[] _authenticated = [];
+
+    public ConnectionSession(IPAddress address)
+    {
+        Address = address;
+        Challenge = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    }
+
+    /// Also picks the verifier worker, so one client's events keep their order.
+    public long Id { get; } = Interlocked.Increment(ref s_nextId);
+
+    /// The client's address: the TCP peer, or what a trusted proxy says it forwarded.
+    public IPAddress Address { get; set; }
+
+    /// The NIP-42 challenge sent on connect; an AUTH event must carry it.
+    public string Challenge { get; }
+
+    /// For `relay import` and tests: a session that speaks for the relay itself.
+    public static ConnectionSession Internal() => new(IPAddress.Loopback);
+
+    public bool IsAuthenticated => _authenticated.Length > 0;
+    public ReadOnlySpan<Key32> Authenticated => Volatile.Read(ref _authenticated);
+
+    public bool IsAuthenticatedAs(Key32 pubkey)
+    {
+        foreach (var k in Volatile.Read(ref _authenticated)) if (k == pubkey) return true;
+        return false;
+    }
+
+    /// NIP-42: a connection may authenticate several pubkeys.
+    public void Authenticate(Key32 pubkey)
+    {
+        if (IsAuthenticatedAs(pubkey)) return;
+        Volatile.Write(ref _authenticated, [.. _authenticated, pubkey]);
+    }
+
+    /// Rate-limited answers in a row; a client that keeps going past its limit is closed.
+    public int RateLimitedStreak;
+
+    /// Counted in ConnectionsPerAddress (released when the connection ends).
+    public bool CountedAddress { get; set; }
+
+    /// Set by a policy that wants this client gone (with the reason it is told); the
+    /// connection closes once the current message is answered.
+    public string? CloseReason { get; set; }
+}

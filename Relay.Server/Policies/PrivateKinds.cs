@@ -1,0 +1,44 @@
+using Relay.Storage.Model;
+
+namespace Relay.Server.Policies;
+
+/// Direct messages and gift wraps (kinds 4, 1059, 1060 and the operator's list) are served only to
+/// their authenticated author or a `p`-tagged recipient, from storage and live alike. A REQ that
+/// names such a kind without AUTH is closed `auth-required:` so clients authenticate and retry.
+internal sealed class PrivateKinds(int[] kinds)
+{
+    public bool Any => kinds.Length > 0;
+
+    public bool IsPrivate(int kind) => Array.IndexOf(kinds, kind) >= 0;
+
+    public FilterPolicy Policy => (filters, session) =>
+    {
+        if (session.IsAuthenticated) return null;
+        foreach (var f in filters)
+            if (f.Kinds is { } ks)
+                foreach (var k in ks)
+                    if (IsPrivate(k)) return $"auth-required: kind {k} is served only to its authenticated author or recipient";
+        return null;
+    };
+
+    /// Live delivery: may this client see the event?
+    public bool MaySee(NostrEvent e, ConnectionSession session)
+    {
+        if (!IsPrivate(e.Kind)) return true;
+        if (!session.IsAuthenticated) return false;
+        if (session.IsAuthenticatedAs(Key32.Parse(e.Pubkey))) return true;
+        foreach (var t in e.Tags)
+            if (t.Length >= 2 && t[0] == "p" && Key32.TryParse(t[1], out var p) && session.IsAuthenticatedAs(p)) return true;
+        return false;
+    }
+
+    /// Stored results: the kind is read from the stored JSON (which the relay wrote, so its
+    /// layout is fixed) and only a private one is parsed further.
+    public bool MaySee(ReadOnlySpan<byte> raw, ConnectionSession session)
+    {
+        if (!IsPrivate(StoredJson.Kind(raw))) return true;
+        if (!session.IsAuthenticated) return false;
+        var e = EventParser.TryParse(raw, out _);
+        return e is not null && MaySee(e, session);
+    }
+}

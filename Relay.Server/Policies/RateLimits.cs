@@ -1,0 +1,78 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Relay.Server.Configuration;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Policies;
+
+/// Token-bucket limits on EVENTs per address and per author, and REQs per address. Exempt:
+/// the admin and, if the operator says so, the WoT set. A client that keeps sending past its
+/// limit is told to go (its session is marked; the connection closes it with the reason).
+internal sealed class RateLimits : IDisposable
+{
+    public const string CloseReason = "rate-limited: too many messages over the limit";
+
+    private readonly RelayOptions _o;
+    private readonly Func<Key32, bool> _exempt;
+    private readonly ConcurrentDictionary<IPAddress, TokenBucket> _eventsByIp = new();
+    private readonly ConcurrentDictionary<Key32, TokenBucket> _eventsByPubkey = new();
+    private readonly ConcurrentDictionary<IPAddress, TokenBucket> _reqsByIp = new();
+    private readonly Timer _sweep;
+
+    public RateLimits(RelayOptions options, Func<Key32, bool> exempt)
+    {
+        _o = options;
+        _exempt = exempt;
+        _sweep = new Timer(_ => Sweep(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+    }
+
+    public bool Any => _o.EventsPerSecondPerIp > 0 || _o.EventsPerSecondPerPubkey > 0 || _o.ReqsPerSecondPerIp > 0;
+
+    public WritePolicy Events => (e, session, _) =>
+    {
+        var now = Environment.TickCount64;
+        if (_o.EventsPerSecondPerIp <= 0 && _o.EventsPerSecondPerPubkey <= 0) return null;
+        var pubkey = Key32.Parse(e.Pubkey);
+        if (_exempt(pubkey) || AnyExempt(session)) return null;
+        if (_o.EventsPerSecondPerIp > 0 && !Bucket(_eventsByIp, session.Address, _o.EventsPerSecondPerIp).TryTake(now))
+            return Limited(session, "rate-limited: too many events from your address, slow down");
+        if (_o.EventsPerSecondPerPubkey > 0 && !Bucket(_eventsByPubkey, pubkey, _o.EventsPerSecondPerPubkey).TryTake(now))
+            return Limited(session, "rate-limited: too many events from this pubkey, slow down");
+        session.RateLimitedStreak = 0;
+        return null;
+    };
+
+    public FilterPolicy Reqs => (_, session) =>
+    {
+        if (_o.ReqsPerSecondPerIp <= 0 || AnyExempt(session)) return null;
+        if (!Bucket(_reqsByIp, session.Address, _o.ReqsPerSecondPerIp).TryTake(Environment.TickCount64))
+            return Limited(session, "rate-limited: too many subscriptions from your address, slow down");
+        session.RateLimitedStreak = 0;
+        return null;
+    };
+
+    private bool AnyExempt(ConnectionSession session)
+    {
+        foreach (var k in session.Authenticated) if (_exempt(k)) return true;
+        return false;
+    }
+
+    private string Limited(ConnectionSession session, string message)
+    {
+        if (++session.RateLimitedStreak >= _o.RateLimitCloseAfter) session.CloseReason ??= CloseReason;
+        return message;
+    }
+
+    private TokenBucket Bucket<TKey>(ConcurrentDictionary<TKey, TokenBucket> map, TKey key, double rate) where TKey : notnull =>
+        map.TryGetValue(key, out var b) ? b : map.GetOrAdd(key, _ => new TokenBucket(rate, Math.Max(1, rate * _o.RateLimitBurstSeconds)));
+
+    private void Sweep()
+    {
+        var now = Environment.TickCount64;
+        foreach (var (k, b) in _eventsByIp) if (b.IsIdle(now)) _eventsByIp.TryRemove(k, out _);
+        foreach (var (k, b) in _eventsByPubkey) if (b.IsIdle(now)) _eventsByPubkey.TryRemove(k, out _);
+        foreach (var (k, b) in _reqsByIp) if (b.IsIdle(now)) _reqsByIp.TryRemove(k, out _);
+    }
+
+    public void Dispose() => _sweep.Dispose();
+}

@@ -1,0 +1,153 @@
+using System.Threading.Channels;
+using Npgsql;
+using NpgsqlTypes;
+using Relay.Server.Configuration;
+using Relay.Server.Observability;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Policies;
+
+/// nostpy's Web of Trust, kept in memory: who may write (and, with WOT_READ, read) is the admin
+/// and everyone within WOT_DEPTH follows of the admin, from the stored kind-3 contact lists.
+/// A new kind 3 of a pubkey in the graph is applied incrementally as it is stored (by this
+/// process or, through the bus, another one); at start-up and every WOT_REFRESH_MINUTES the
+/// lists are fetched from WOT_SEED_RELAYS (if any) and the set is rebuilt. One loop owns the graph.
+internal sealed class WebOfTrust : IAsyncDisposable
+{
+    public const string NotTrusted = "blocked: not in this relay's web of trust";
+
+    private readonly RelayOptions _options;
+    private readonly NpgsqlDataSource _db;
+    private readonly RelayLog _log;
+    private readonly Channel<NostrEvent?> _inbox = Channel.CreateBounded<NostrEvent?>(new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SeedRelays? _seeds;
+    private Task? _loop, _refresh;
+
+    public TrustGraph Graph { get; }
+
+    public WebOfTrust(RelayOptions options, NpgsqlDataSource db, RelayLog log, SeedRelays? seeds = null)
+    {
+        _options = options;
+        _db = db;
+        _log = log;
+        _seeds = seeds;
+        Graph = new TrustGraph(Key32.Parse(options.AdminPubkey!), options.WotDepth, LoadAsync);
+    }
+
+    public bool IsTrusted(Key32 pubkey) => Graph.IsTrusted(pubkey);
+
+    /// Builds the set from what is stored (before the relay listens), then starts the loop and
+    /// the refresh timer; seed relays are asked in the background, never holding up start-up.
+    public async Task StartAsync(RelayMetrics metrics)
+    {
+        await Graph.RebuildAsync();
+        LogSizes("stored contact lists");
+        metrics.AddGauge("relay_wot_trusted_pubkeys", "Pubkeys in the web of trust (the admin included)", () => Graph.Count);
+        _loop = Task.Run(RunAsync);
+        _refresh = Task.Run(RefreshLoopAsync);
+    }
+
+    /// Stored-event observer: contact lists of pubkeys in the graph go to the loop.
+    public void OnStored(NostrEvent e)
+    {
+        if (e.Kind == Kinds.Contacts && Graph.IsInner(Key32.Parse(e.Pubkey))) _inbox.Writer.TryWrite(e);
+    }
+
+    public WritePolicy WritePolicy => (e, _, _) =>
+        e.Kind == Kinds.RequestToVanish || IsTrusted(Key32.Parse(e.Pubkey)) ? null : NotTrusted;   // NIP-62: vanish regardless of status
+
+    public FilterPolicy ReadPolicy => (_, session) =>
+    {
+        if (!session.IsAuthenticated) return "auth-required: this relay serves its web of trust; authenticate to read";
+        foreach (var k in session.Authenticated) if (IsTrusted(k)) return null;
+        return "restricted: not in this relay's web of trust";
+    };
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            await foreach (var e in _inbox.Reader.ReadAllAsync(_stop.Token))
+            {
+                try
+                {
+                    if (e is null) { await RefreshAsync(); continue; }
+                    await Graph.UpdateAsync(Key32.Parse(e.Pubkey), ContactList.Follows(e), e.CreatedAt);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+                {
+                    _log.WotUpdateFailed(ex.Message);   // the next refresh rebuilds from scratch
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private async Task RefreshLoopAsync()
+    {
+        try
+        {
+            if (_seeds is not null) _inbox.Writer.TryWrite(null);
+            using var timer = new PeriodicTimer(_options.WotRefresh);
+            while (await timer.WaitForNextTickAsync(_stop.Token)) _inbox.Writer.TryWrite(null);
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// Seeds first (level by level: the lists of depth d name who is at depth d + 1), then a
+    /// rebuild from everything stored.
+    private async Task RefreshAsync()
+    {
+        if (_seeds is not null)
+            for (var d = 0; d < Graph.MaxDepth; d++)
+            {
+                var stored = await _seeds.FetchAndStoreAsync(Graph.AtDepth(d).ToList(), _stop.Token);
+                foreach (var e in stored) await Graph.UpdateAsync(Key32.Parse(e.Pubkey), ContactList.Follows(e), e.CreatedAt);
+            }
+        await Graph.RebuildAsync();
+        LogSizes(_seeds is null ? "refresh" : "seed relays and refresh");
+    }
+
+    private void LogSizes(string source) =>
+        _log.WotSize(Graph.Count, string.Join(", ", Graph.CountByDepth().Select((n, d) => $"depth {d}: {n}")), source);
+
+    private async Task<Dictionary<Key32, (Key32[] Follows, long CreatedAt)>> LoadAsync(IReadOnlyCollection<Key32> pubkeys)
+    {
+        var found = new Dictionary<Key32, (Key32[], long)>();
+        foreach (var chunk in pubkeys.Chunk(5000))
+        {
+            await using var cmd = _db.CreateCommand("SELECT raw FROM events WHERE kind = 3 AND pubkey = ANY($1)");
+            cmd.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = chunk.Select(k => k.ToBytes()).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+            await using var reader = await cmd.ExecuteReaderAsync(_stop.Token);
+            while (await reader.ReadAsync(_stop.Token))
+            {
+                if (EventParser.TryParse(reader.GetFieldValue<byte[]>(0), out _) is not { } e) continue;
+                var author = Key32.Parse(e.Pubkey);
+                if (!found.TryGetValue(author, out var held) || e.CreatedAt > held.Item2) found[author] = (ContactList.Follows(e), e.CreatedAt);
+            }
+        }
+        return found;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _inbox.Writer.TryComplete();
+        try { if (_loop is not null) await _loop; if (_refresh is not null) await _refresh; }
+        catch (OperationCanceledException) { }
+        _stop.Dispose();
+    }
+}
+
+/// The pubkeys a NIP-02 contact list (kind 3) follows: its `p` tags, once each.
+internal static class ContactList
+{
+    public static Key32[] Follows(NostrEvent e)
+    {
+        var set = new HashSet<Key32>();
+        foreach (var t in e.Tags)
+            if (t.Length >= 2 && t[0] == "p" && Key32.TryParse(t[1], out var k)) set.Add(k);
+        return [.. set];
+    }
+}
