@@ -54,12 +54,19 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
     {
         if (!IsInner(author) || (_listTime.TryGetValue(author, out var held) && createdAt <= held)) return false;
         var old = _follows.TryGetValue(author, out var o) ? o : [];
-        SetList(author, follows, createdAt);
-        var authorDepth = _depth[author];
         var now = new HashSet<Key32>(follows);
+        var before = new HashSet<Key32>(old);
+        var authorDepth = _depth[author];
+        // Removals first, on the graph without the new follows, where every distance is exact and
+        // can only grow; then the additions, which can only shrink distances.
         var removed = old.Where(k => !now.Contains(k)).ToList();
-        Reroot(removed.Where(k => _depth.TryGetValue(k, out var d) && d == authorDepth + 1));
-        await RelaxAsync(follows.Select(k => (k, authorDepth + 1)).ToList());
+        if (removed.Count > 0)
+        {
+            SetList(author, old.Where(now.Contains).ToArray(), createdAt);
+            Reroot(removed.Where(k => _depth.TryGetValue(k, out var d) && d == authorDepth + 1));
+        }
+        SetList(author, follows, createdAt);
+        await RelaxAsync(follows.Where(k => !before.Contains(k)).Select(k => (k, authorDepth + 1)).ToList());
         return true;
     }
 
