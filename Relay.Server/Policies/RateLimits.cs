@@ -63,8 +63,10 @@ internal sealed class RateLimits : IDisposable
         return message;
     }
 
+    // The factory takes its state as an argument: a capturing lambda would allocate on every call.
     private TokenBucket Bucket<TKey>(ConcurrentDictionary<TKey, TokenBucket> map, TKey key, double rate) where TKey : notnull =>
-        map.TryGetValue(key, out var b) ? b : map.GetOrAdd(key, _ => new TokenBucket(rate, Math.Max(1, rate * _o.RateLimitBurstSeconds)));
+        map.TryGetValue(key, out var b) ? b
+        : map.GetOrAdd(key, static (_, s) => new TokenBucket(s.Rate, Math.Max(1, s.Rate * s.Burst)), (Rate: rate, Burst: _o.RateLimitBurstSeconds));
 
     private void Sweep()
     {
