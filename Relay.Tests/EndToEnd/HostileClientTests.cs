@@ -74,3 +74,26 @@ public sealed class HostileClientTests
         Assert.Equal(columns[4], columns[3]);
     }
 }
+
+/// A query that fails must not leave a subscription behind.
+public sealed class FailedQueryTests
+{
+    [Fact]
+    public async Task REQ_whose_query_fails_is_closed_with_error_and_no_longer_counts_against_MAX_SUBSCRIPTIONS()
+    {
+        await using var relay = await TestRelay.StartAsync(o => o with { MaxSubscriptions = 1 });
+        await using var client = await relay.ConnectAsync();
+        await using (var conn = await relay.Host.Database.OpenConnectionAsync())
+        await using (var cmd = new Npgsql.NpgsqlCommand("ALTER TABLE events RENAME TO events_away", conn))
+            await cmd.ExecuteNonQueryAsync();
+
+        Assert.StartsWith("error:", await client.ReqClosedAsync("a", """{"kinds":[1]}"""));
+        // Not "rate-limited: too many open subscriptions": the failed one is gone.
+        Assert.StartsWith("error:", await client.ReqClosedAsync("b", """{"kinds":[1]}"""));
+
+        await using (var conn = await relay.Host.Database.OpenConnectionAsync())
+        await using (var cmd = new Npgsql.NpgsqlCommand("ALTER TABLE events_away RENAME TO events", conn))
+            await cmd.ExecuteNonQueryAsync();
+        Assert.Empty(await client.QueryIdsAsync("c", """{"kinds":[1]}"""));
+    }
+}

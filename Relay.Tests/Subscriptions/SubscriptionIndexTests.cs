@@ -145,6 +145,21 @@ public sealed class SubscriptionIndexTests : IDisposable
         Assert.Equal(1, index.Dispatch(onlyLive));      // live now: sent at once
     }
 
+    [Fact]
+    public void Subscription_that_overflows_while_its_query_runs_leaves_the_index_and_the_connection()
+    {
+        var index = new SubscriptionIndex();
+        var sub = new Subscription(_loopback.Connection, "flood", [new NostrFilter { Kinds = [1] }], index: index);
+        Assert.True(_loopback.Connection.Subscriptions.TryAdd(sub, 10, out _));
+        index.Add(sub);
+
+        var e = NewEvent(IdPool[0], KeyPool[0], 1, []);
+        for (var i = 0; i <= Subscription.MaxPending; i++) index.Dispatch(e);   // held: the query never ends
+
+        Assert.Equal(0, index.Count);
+        Assert.Equal(0, _loopback.Connection.Subscriptions.Count);
+    }
+
     private static NostrEvent NewEvent(string id, string pubkey, int kind, string[][] tags) => new()
     {
         Id = id, Pubkey = pubkey, Sig = new string('0', 128), CreatedAt = 100, Kind = kind, Tags = tags, Raw = "{}"u8.ToArray(),
