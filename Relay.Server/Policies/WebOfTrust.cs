@@ -22,20 +22,28 @@ internal sealed class WebOfTrust : IAsyncDisposable
     private readonly Channel<NostrEvent?> _inbox = Channel.CreateBounded<NostrEvent?>(new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly SeedRelays? _seeds;
+    private readonly FollowListLoader _load;
     private Task? _loop, _refresh;
+    private volatile TrustGraph _graph;
 
-    public TrustGraph Graph { get; }
+    /// The set in force. A refresh builds a new graph and swaps it in whole, so trusted pubkeys
+    /// are never refused while it is being rebuilt.
+    public TrustGraph Graph => _graph;
 
-    public WebOfTrust(RelayOptions options, NpgsqlDataSource db, RelayLog log, SeedRelays? seeds = null)
+    /// <paramref name="loader"/> replaces the database as the source of contact lists (benchmarks).
+    public WebOfTrust(RelayOptions options, NpgsqlDataSource db, RelayLog log, SeedRelays? seeds = null, FollowListLoader? loader = null)
     {
         _options = options;
         _db = db;
         _log = log;
         _seeds = seeds;
-        Graph = new TrustGraph(Key32.Parse(options.AdminPubkey!), options.WotDepth, LoadAsync);
+        _load = loader ?? LoadAsync;
+        _graph = NewGraph();
     }
 
-    public bool IsTrusted(Key32 pubkey) => Graph.IsTrusted(pubkey);
+    private TrustGraph NewGraph() => new(Key32.Parse(_options.AdminPubkey!), _options.WotDepth, _load);
+
+    public bool IsTrusted(Key32 pubkey) => _graph.IsTrusted(pubkey);
 
     /// Builds the set from what is stored (before the relay listens), then starts the loop and
     /// the refresh timer; seed relays are asked in the background, never holding up start-up.
@@ -105,7 +113,9 @@ internal sealed class WebOfTrust : IAsyncDisposable
                 var stored = await _seeds.FetchAndStoreAsync(Graph.AtDepth(d).ToList(), _stop.Token);
                 foreach (var e in stored) await Graph.UpdateAsync(Key32.Parse(e.Pubkey), ContactList.Follows(e), e.CreatedAt);
             }
-        await Graph.RebuildAsync();
+        var fresh = NewGraph();
+        await fresh.RebuildAsync();
+        _graph = fresh;
         LogSizes(_seeds is null ? "refresh" : "seed relays and refresh");
     }
 

@@ -280,20 +280,22 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
     /// The deletion and vanish statements of a batch, each returning the ids it removed.
     private static void AddDeletions(NpgsqlBatch batch, BatchRows rows)
     {
-        var byId = new NpgsqlBatchCommand(DeleteById);
-        AddArray(byId, rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea);
-        AddArray(byId, rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea);
-        batch.BatchCommands.Add(byId);
-        var byAddress = new NpgsqlBatchCommand(DeleteByAddress);
-        AddArray(byAddress, rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea);
-        AddArray(byAddress, rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer);
-        AddArray(byAddress, rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea);
-        AddArray(byAddress, rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint);
-        batch.BatchCommands.Add(byAddress);
-        var vanish = new NpgsqlBatchCommand(Vanish);
-        AddArray(vanish, rows.VanishAuthors.ToArray(), NpgsqlDbType.Bytea);
-        AddArray(vanish, rows.VanishUntil.ToArray(), NpgsqlDbType.Bigint);
-        batch.BatchCommands.Add(vanish);
+        batch.BatchCommands.Add(Command(DeleteById,
+            (rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea)));
+        batch.BatchCommands.Add(Command(DeleteByAddress,
+            (rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer),
+            (rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint)));
+        batch.BatchCommands.Add(Command(Vanish,
+            (rows.VanishAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.VanishUntil.ToArray(), NpgsqlDbType.Bigint)));
+    }
+
+    /// A statement whose parameters are arrays of the given element types, in order.
+    private static NpgsqlBatchCommand Command(string sql, params (Array Values, NpgsqlDbType Type)[] arrays)
+    {
+        var cmd = new NpgsqlBatchCommand(sql);
+        foreach (var (values, type) in arrays)
+            cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values });
+        return cmd;
     }
 
     private static async Task ReadDeletedAsync(NpgsqlDataReader r, bool first, BatchResult result, CancellationToken ct)
