@@ -52,7 +52,8 @@ internal static class OptionsLoader
           MIN_POW_DIFFICULTY    (default 0)        NIP-13 leading zero bits
           MAX_CONNECTIONS_PER_IP (default 0 = no limit)
           TRUSTED_PROXIES       (default none)     CIDRs whose X-Forwarded-For / X-Real-IP are believed
-          EVENTS_PER_SECOND_PER_IP, EVENTS_PER_SECOND_PER_PUBKEY, REQS_PER_SECOND_PER_IP (default 0 = off)
+          EVENTS_PER_SECOND_PER_IP, EVENTS_PER_SECOND_PER_PUBKEY,
+          REQS_PER_SECOND_PER_IP, REQS_PER_SECOND_PER_PUBKEY (default 0 = off; per pubkey: the AUTHed one)
           RATE_LIMIT_BURST_SECONDS (default 10)    a bucket holds this many seconds of its rate
           RATE_LIMIT_CLOSE_AFTER (default 100)     rate-limited answers in a row before the connection is closed
           RATE_LIMIT_EXEMPT_WOT  (default false)   the web of trust skips rate limits (the admin always does)
@@ -166,6 +167,7 @@ internal static class OptionsLoader
             EventsPerSecondPerIp = Rate("EVENTS_PER_SECOND_PER_IP"),
             EventsPerSecondPerPubkey = Rate("EVENTS_PER_SECOND_PER_PUBKEY"),
             ReqsPerSecondPerIp = Rate("REQS_PER_SECOND_PER_IP"),
+            ReqsPerSecondPerPubkey = Rate("REQS_PER_SECOND_PER_PUBKEY"),
             RateLimitBurstSeconds = Int("RATE_LIMIT_BURST_SECONDS", (int)defaults.RateLimitBurstSeconds, 1, 3600),
             RateLimitCloseAfter = Int("RATE_LIMIT_CLOSE_AFTER", defaults.RateLimitCloseAfter, 1),
             RateLimitExemptWot = Bool("RATE_LIMIT_EXEMPT_WOT", false),

@@ -71,6 +71,7 @@ internal sealed record RelayOptions
     public double EventsPerSecondPerIp { get; init; }
     public double EventsPerSecondPerPubkey { get; init; }
     public double ReqsPerSecondPerIp { get; init; }
+    public double ReqsPerSecondPerPubkey { get; init; }
     public double RateLimitBurstSeconds { get; init; } = 10;
     /// Rate-limited answers in a row after which the connection is closed.
     public int RateLimitCloseAfter { get; init; } = 100;

@@ -49,6 +49,7 @@ internal static class RelayInfoDocument
             w.WriteNumber("events_per_second_per_ip", o.EventsPerSecondPerIp);
             w.WriteNumber("events_per_second_per_pubkey", o.EventsPerSecondPerPubkey);
             w.WriteNumber("reqs_per_second_per_ip", o.ReqsPerSecondPerIp);
+            w.WriteNumber("reqs_per_second_per_pubkey", o.ReqsPerSecondPerPubkey);
             w.WriteStartArray("private_kinds");
             foreach (var k in o.PrivateKinds) w.WriteNumberValue(k);
             w.WriteEndArray();

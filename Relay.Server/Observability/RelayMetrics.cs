@@ -44,8 +44,9 @@ internal sealed class RelayMetrics
     }
 
     /// Extra gauges (WoT set size, …) rendered with the counters; registered once at start-up.
-    private readonly List<(string Name, string Help, Func<long> Read)> _gauges = [];
-    public void AddGauge(string name, string help, Func<long> read)
+    /// A gauge reads its samples when /metrics is asked: (labels such as `depth="1"` or "", value).
+    private readonly List<(string Name, string Help, Func<IEnumerable<(string Labels, long Value)>> Read)> _gauges = [];
+    public void AddGauge(string name, string help, Func<IEnumerable<(string Labels, long Value)>> read)
     {
         lock (_gauges) _gauges.Add((name, help, read));
     }
@@ -66,8 +67,11 @@ internal sealed class RelayMetrics
               .Append("\"} ").Append(Interlocked.Read(ref _rejectedBy[i])).Append('\n');
         lock (_gauges)
             foreach (var (name, help, read) in _gauges)
-                sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(" gauge\n")
-                  .Append(name).Append(' ').Append(read()).Append('\n');
+            {
+                sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(" gauge\n");
+                foreach (var (labels, value) in read())
+                    sb.Append(name).Append(labels.Length > 0 ? "{" + labels + "}" : "").Append(' ').Append(value).Append('\n');
+            }
         return sb.ToString();
     }
 }

@@ -5,7 +5,8 @@ using Relay.Storage.Model;
 
 namespace Relay.Server.Policies;
 
-/// Token-bucket limits on EVENTs per address and per author, and REQs per address. Exempt:
+/// Token-bucket limits on EVENTs per address and per author, and REQs per address and per
+/// authenticated pubkey. Exempt:
 /// the admin and, if the operator says so, the WoT set. A client that keeps sending past its
 /// limit is told to go (its session is marked; the connection closes it with the reason).
 internal sealed class RateLimits : IDisposable
@@ -17,6 +18,7 @@ internal sealed class RateLimits : IDisposable
     private readonly ConcurrentDictionary<IPAddress, TokenBucket> _eventsByIp = new();
     private readonly ConcurrentDictionary<Key32, TokenBucket> _eventsByPubkey = new();
     private readonly ConcurrentDictionary<IPAddress, TokenBucket> _reqsByIp = new();
+    private readonly ConcurrentDictionary<Key32, TokenBucket> _reqsByPubkey = new();
     private readonly Timer _sweep;
 
     public RateLimits(RelayOptions options, Func<Key32, bool> exempt)
@@ -26,7 +28,7 @@ internal sealed class RateLimits : IDisposable
         _sweep = new Timer(_ => Sweep(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
-    public bool Any => _o.EventsPerSecondPerIp > 0 || _o.EventsPerSecondPerPubkey > 0 || _o.ReqsPerSecondPerIp > 0;
+    public bool Any => _o.EventsPerSecondPerIp > 0 || _o.EventsPerSecondPerPubkey > 0 || _o.ReqsPerSecondPerIp > 0 || _o.ReqsPerSecondPerPubkey > 0;
 
     public WritePolicy Events => (e, session, _) =>
     {
@@ -42,11 +44,17 @@ internal sealed class RateLimits : IDisposable
         return null;
     };
 
+    /// Per address, and per pubkey the client authenticated as (NIP-42), whichever runs out first.
     public FilterPolicy Reqs => (_, session) =>
     {
-        if (_o.ReqsPerSecondPerIp <= 0 || AnyExempt(session)) return null;
-        if (!Bucket(_reqsByIp, session.Address, _o.ReqsPerSecondPerIp).TryTake(Environment.TickCount64))
+        if ((_o.ReqsPerSecondPerIp <= 0 && _o.ReqsPerSecondPerPubkey <= 0) || AnyExempt(session)) return null;
+        var now = Environment.TickCount64;
+        if (_o.ReqsPerSecondPerIp > 0 && !Bucket(_reqsByIp, session.Address, _o.ReqsPerSecondPerIp).TryTake(now))
             return Limited(session, "rate-limited: too many subscriptions from your address, slow down");
+        if (_o.ReqsPerSecondPerPubkey > 0)
+            foreach (var k in session.Authenticated)
+                if (!Bucket(_reqsByPubkey, k, _o.ReqsPerSecondPerPubkey).TryTake(now))
+                    return Limited(session, "rate-limited: too many subscriptions from this pubkey, slow down");
         session.RateLimitedStreak = 0;
         return null;
     };
@@ -74,6 +82,7 @@ internal sealed class RateLimits : IDisposable
         foreach (var (k, b) in _eventsByIp) if (b.IsIdle(now)) _eventsByIp.TryRemove(k, out _);
         foreach (var (k, b) in _eventsByPubkey) if (b.IsIdle(now)) _eventsByPubkey.TryRemove(k, out _);
         foreach (var (k, b) in _reqsByIp) if (b.IsIdle(now)) _reqsByIp.TryRemove(k, out _);
+        foreach (var (k, b) in _reqsByPubkey) if (b.IsIdle(now)) _reqsByPubkey.TryRemove(k, out _);
     }
 
     public void Dispose() => _sweep.Dispose();

@@ -51,7 +51,8 @@ internal sealed class WebOfTrust : IAsyncDisposable
     {
         await Graph.RebuildAsync();
         LogSizes("stored contact lists");
-        metrics.AddGauge("relay_wot_trusted_pubkeys", "Pubkeys in the web of trust (the admin included)", () => Graph.Count);
+        metrics.AddGauge("relay_wot_trusted_pubkeys", "Pubkeys in the web of trust, by follows from the admin (depth 0)",
+            () => Graph.CountByDepth().Select((n, d) => ($"depth=\"{d}\"", (long)n)));
         _loop = Task.Run(RunAsync);
         _refresh = Task.Run(RefreshLoopAsync);
     }

@@ -133,6 +133,9 @@ public sealed class WebOfTrustTests
         var info = await RawHttp.RequestAsync(relay.Port, "GET", "/", "Accept: application/nostr+json\r\n");
         var doc = System.Text.Json.JsonDocument.Parse(info.BodyText).RootElement;
         Assert.True(doc.GetProperty("limitation").GetProperty("restricted_writes").GetBoolean());
+        var metrics = (await RawHttp.RequestAsync(relay.Port, "GET", "/metrics")).BodyText;
+        Assert.Contains("relay_wot_trusted_pubkeys{depth=\"0\"} 1\n", metrics);
+        Assert.Contains("relay_wot_trusted_pubkeys{depth=\"2\"} 0\n", metrics);
     }
 
     [Fact]
