@@ -16,6 +16,7 @@ internal static class Program
           fanout     [--subscribers 2000 --match-fraction 1.0 --rate 50 --duration 30 --batch 200 --grace 5]
           conns      --pid <relay pid> [--connections 10000 --step 1000 --parallel 200 --settle 2]
           slowreader [--healthy 200 --slow 100 --rate 200 --size 16384 --duration 30 --pid <relay pid>]
+          stalled    --events events.jsonl [--stalled 20 --reqs 10 --filters 20 --limit 500 --probes 100 --timeout 120]
 
         Common options (all but seed):
           --url ws://127.0.0.1:8008   relay under test (ws://, loopback only)
@@ -53,6 +54,7 @@ internal static class Program
                 "fanout" => await FanoutScenario.RunAsync(args, cts.Token),
                 "conns" => await ConnsScenario.RunAsync(args, cts.Token),
                 "slowreader" => await SlowReaderScenario.RunAsync(args, cts.Token),
+                "stalled" => await StalledReadersScenario.RunAsync(args, cts.Token),
                 _ => throw new UsageException($"unknown scenario '{args.Scenario}'"),
             };
         }

@@ -46,6 +46,9 @@ internal sealed record RelayOptions
     /// REQ/COUNT queries running in PostgreSQL at once; the rest wait their turn in order. About
     /// one per core: more only time-slice the same cores and stretch every query's latency.
     public int MaxConcurrentQueries { get; init; } = Math.Max(2, Environment.ProcessorCount);
+    /// Stored answers held for clients not reading them yet, all together; past it such a client
+    /// is closed as a slow reader (a query never waits for a reader while it holds a slot).
+    public int StoredAnswerMemoryMb { get; init; } = 128;
     /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
     public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;
 

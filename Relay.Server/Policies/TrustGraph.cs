@@ -26,7 +26,6 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
     public bool IsTrusted(Key32 pubkey) => _depth.ContainsKey(pubkey);
     public bool IsInner(Key32 pubkey) => _depth.TryGetValue(pubkey, out var d) && d < maxDepth;
     public int? DepthOf(Key32 pubkey) => _depth.TryGetValue(pubkey, out var d) ? d : null;
-    public IReadOnlyCollection<Key32> Trusted => (IReadOnlyCollection<Key32>)_depth.Keys;
 
     /// Pubkeys per depth, 0 (the root) to the maximum.
     public int[] CountByDepth()

@@ -17,7 +17,16 @@ namespace Relay.Server.Req;
 internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, RelayPolicies policies,
     RelayOptions options, RelayMetrics metrics, RelayLog log)
 {
-    private readonly SemaphoreSlim _queries = new(options.MaxConcurrentQueries);
+    private readonly QuerySlots _queries = new(options.MaxConcurrentQueries);
+    private readonly HeldAnswers _held = new((long)options.StoredAnswerMemoryMb * 1024 * 1024);
+
+    /// Asks for more than one filter's worth of events in all (see QuerySlots).
+    private bool IsHeavy(NostrFilter[] filters)
+    {
+        long asked = 0;
+        foreach (var f in filters) asked += f.Ids is { } ids ? Math.Min(ids.Length, options.MaxLimit) : Math.Min(f.Limit ?? options.MaxLimit, options.MaxLimit);
+        return asked > options.MaxLimit;
+    }
 
     public void Open(ClientConnection conn, string subId, NostrFilter[] filters)
     {
@@ -51,7 +60,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         var ct = sub.Cancelled;
         var sent = new HashSet<Key32>();
         var roomAbove = options.MaxSendQueueBytes / 2;
-        using var batch = new StoredResultBatch(conn, sub.SubIdJson);
+        using var batch = new StoredResultBatch(conn, sub.SubIdJson, _held);
         var gate = conn.StoredAnswers;
         try
         {
@@ -60,29 +69,20 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             await gate.WaitAsync(ct);
             try
             {
-                await _queries.WaitAsync(ct);
-                try
+                using (await _queries.EnterAsync(IsHeavy(sub.Filters), ct))
                 {
                     var n = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), raw =>
                     {
                         if (!policies.Private.MaySee(raw.Span, conn.Session)) return ValueTask.CompletedTask;
                         sent.Add(Key32.Parse(StoredJson.Id(raw.Span)));
-                        if (!batch.HasRoomFor(raw.Length))
-                        {
-                            batch.Seal();
-                            while (batch.HasHeld && conn.QueuedBytes <= roomAbove) batch.SendOne();
-                        }
+                        if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
                         batch.AddEvent(raw.Span);
                         return ValueTask.CompletedTask;
                     }, ct);
                     metrics.StoredEventsSent.Add(n);
                 }
-                finally
-                {
-                    _queries.Release();
-                }
                 batch.AddEose();
-                batch.Seal();
+                SealOrGiveUp(batch, conn, roomAbove, ct);
                 // The slot is free: pace the rest by the reader (one that takes nothing for a
                 // while is closed as a slow reader).
                 while (batch.HasHeld)
@@ -115,6 +115,16 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         }
     }
 
+    /// Hands over what the connection has room for and seals the current buffer; a reader whose
+    /// answer can be neither sent nor held within the budget is closed, and the query ends.
+    private static void SealOrGiveUp(StoredResultBatch batch, ClientConnection conn, long roomAbove, CancellationToken ct)
+    {
+        while (batch.HasHeld && conn.QueuedBytes <= roomAbove) batch.SendOne();
+        if (batch.Seal(sendNow: conn.QueuedBytes <= roomAbove)) return;
+        conn.CloseSlowReader("slow reader: too much unsent data");
+        throw new OperationCanceledException("slow reader closed", ct);
+    }
+
     public async Task CountAsync(ClientConnection conn, string subId, NostrFilter[] filters)
     {
         var subIdJson = Replies.SubIdJson(subId);
@@ -125,12 +135,8 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         }
         try
         {
-            await _queries.WaitAsync(conn.Aborted);
-            try
-            {
+            using (await _queries.EnterAsync(heavy: false, conn.Aborted))
                 conn.Send(Replies.Count(subIdJson, await EventQuery.CountAsync(db, filters, Now(), conn.Aborted)));
-            }
-            finally { _queries.Release(); }
         }
         catch (OperationCanceledException) { }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)

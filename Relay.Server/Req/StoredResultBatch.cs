@@ -10,7 +10,7 @@ namespace Relay.Server.Req;
 /// send instead of fifty. A full buffer is sealed; sealed buffers go to the connection while it
 /// has room and are otherwise held here, so the query that produced them can finish and give
 /// back its slot without waiting for a client that is not reading.
-internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson) : IDisposable
+internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson, HeldAnswers budget) : IDisposable
 {
     /// What one flush hands over: big enough for a typical answer, small enough that a large one
     /// is paced by the reader.
@@ -40,19 +40,25 @@ internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson)
         _length += Replies.WriteEose(span, subIdJson);
     }
 
-    /// Closes the current buffer; the next event starts a new one.
-    public void Seal()
+    /// Closes the current buffer (the next event starts a new one): queued on the connection at
+    /// once when <paramref name="sendNow"/> and nothing older is held, otherwise held within the
+    /// shared budget. False when the budget has no room: the caller gives up on this reader.
+    public bool Seal(bool sendNow)
     {
-        if (_buffer is null) return;
-        (_sealed ??= new Queue<(byte[], int)>()).Enqueue((_buffer, _length));
+        if (_buffer is null) return true;
+        if (sendNow && !HasHeld) conn.Send(OutboundFrame.FromPool(_buffer, _length));
+        else if (budget.TryHold(_length)) (_sealed ??= new Queue<(byte[], int)>()).Enqueue((_buffer, _length));
+        else return false;   // the buffer stays ours: Dispose returns it
         _buffer = null;
         _length = 0;
+        return true;
     }
 
     /// Queues the oldest held buffer; the connection's queue owns (and later returns) it.
     public void SendOne()
     {
         if (_sealed is null || !_sealed.TryDequeue(out var b)) return;
+        budget.Release(b.Length);
         conn.Send(OutboundFrame.FromPool(b.Buffer, b.Length));
     }
 
@@ -62,7 +68,11 @@ internal sealed class StoredResultBatch(ClientConnection conn, byte[] subIdJson)
         if (_buffer is not null) ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = null;
         _length = 0;
-        while (_sealed is not null && _sealed.TryDequeue(out var b)) ArrayPool<byte>.Shared.Return(b.Buffer);
+        while (_sealed is not null && _sealed.TryDequeue(out var b))
+        {
+            budget.Release(b.Length);
+            ArrayPool<byte>.Shared.Return(b.Buffer);
+        }
     }
 
     private Span<byte> Reserve(int bytes)

@@ -112,14 +112,20 @@ internal sealed partial class ClientConnection : IEventSource
         {
             Interlocked.Add(ref _queuedBytes, -frame.Length);
             frame.Release();
-            _ctx.Metrics.SlowReadersClosed.Increment();
-            Close(CloseCodes.PolicyViolation, "slow reader: too much unsent data", dropQueued: true);
+            CloseSlowReader("slow reader: too much unsent data");
             return false;
         }
         if (_outbox.TryWrite(frame)) return true;
         Interlocked.Add(ref _queuedBytes, -frame.Length);
         frame.Release();
         return false;
+    }
+
+    /// Closes a client that is not reading what it asked for (1008, the queue dropped).
+    public void CloseSlowReader(string reason)
+    {
+        _ctx.Metrics.SlowReadersClosed.Increment();
+        Close(CloseCodes.PolicyViolation, reason, dropQueued: true);
     }
 
     /// Takes every queued frame out as the send loop would, without sending. For benchmarks and
@@ -150,8 +156,7 @@ internal sealed partial class ClientConnection : IEventSource
             if (QueuedBytes < lowest) (lowest, progressAt) = (QueuedBytes, now);
             else if (now - progressAt > _ctx.Options.StalledReaderTimeout.TotalMilliseconds)
             {
-                _ctx.Metrics.SlowReadersClosed.Increment();
-                Close(CloseCodes.PolicyViolation, "slow reader: stopped reading a stored result", dropQueued: true);
+                CloseSlowReader("slow reader: stopped reading a stored result");
                 throw new OperationCanceledException("slow reader closed", ct);
             }
         }

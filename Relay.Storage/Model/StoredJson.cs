@@ -8,10 +8,6 @@ public static class StoredJson
 
     public static ReadOnlySpan<byte> Id(ReadOnlySpan<byte> raw) => raw.Slice(7, 64);
 
-    public static ReadOnlySpan<byte> Pubkey(ReadOnlySpan<byte> raw) => raw.Slice(7 + 64 + 12, 64);
-
-    public static long CreatedAt(ReadOnlySpan<byte> raw) => ReadNumber(raw, CreatedAtStart, out _);
-
     public static int Kind(ReadOnlySpan<byte> raw)
     {
         ReadNumber(raw, CreatedAtStart, out var end);
