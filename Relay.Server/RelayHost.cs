@@ -66,13 +66,13 @@ internal sealed class RelayHost : IAsyncDisposable
         _verifyQueues = new VerifyQueues(options.VerifyWorkers, Math.Max(1024, 16_384 / options.VerifyWorkers));
         _writeQueues = new WriteQueues(options.WriteConnections, Math.Max(4 * options.WriteBatchSize, 1024));
         var ingester = Ingester = new EventIngester(policies.Write, _verifyQueues, recent, Metrics);
-        _verifier = new SignatureVerifier(_verifyQueues, _writeQueues, _publisher, ingester, _log, StoredIdsAsync);
+        _verifier = new SignatureVerifier(_verifyQueues, _writeQueues, _publisher, ingester, policies.WriteVerified, _log, StoredIdsAsync);
         _purger = new ExpiredEventPurger(db, _log, TimeSpan.FromMinutes(1));
         // Several writer loops, each with its own connection, let PostgreSQL use more than one core
         // and overlap one batch's commit with the next batch's inserts.
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, options.WriteBatchSize, options.WriteBatchDelay);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
         var reqs = new ReqHandler(db, Subscriptions, policies, options, Metrics, _log);
         _listener = new Listener(new ConnectionContext
         {
@@ -82,7 +82,7 @@ internal sealed class RelayHost : IAsyncDisposable
             Connections = _connections,
             Subscriptions = Subscriptions,
             Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
-            Handler = new MessageHandler(ingester, reqs, new Authentication(options.RelayUrl)),
+            Handler = new MessageHandler(ingester, reqs, new Authentication(options.RelayUrl), policies.Rates),
             Policies = policies,
             RelayInfo = RelayInfoDocument.Build(options, Version),
         });
@@ -123,6 +123,8 @@ internal sealed class RelayHost : IAsyncDisposable
         var builder = new NpgsqlSlimDataSourceBuilder(csb.ConnectionString);
         builder.EnableArrays();
         var db = builder.Build();
+        WebOfTrust? wot = null;
+        RelayPolicies? policies = null;
         try
         {
             var log = new RelayLog(loggers.CreateLogger("relay"));
@@ -133,16 +135,15 @@ internal sealed class RelayHost : IAsyncDisposable
             var recent = new RecentIds(100_000);
             var deletions = new DeletionRecords(recent, options.RelayUrl);
             await deletions.LoadAsync(db, ct);
-            WebOfTrust? wot = null;
             if (options.WotEnabled)
             {
                 var seeds = options.WotSeedRelays.Length > 0 ? new SeedRelays(options.WotSeedRelays, db, options.RelayUrl, log) : null;
                 wot = new WebOfTrust(options, db, log, seeds);
                 await wot.StartAsync(metrics);
             }
-            var policies = RelayPolicies.Build(options, wot, deletions);
+            policies = RelayPolicies.Build(options, wot, deletions);
             Action<NostrEvent>[] observers = wot is null ? [deletions.OnStored] : [deletions.OnStored, wot.OnStored];
-            var bus = new LocalEventBus(index, metrics, observers);
+            var bus = new LocalEventBus(index, metrics, observers, log);
             RedisEventBus? redis = null;
             if (options.RedisUrl is { } redisUrl)
             {
@@ -168,34 +169,41 @@ internal sealed class RelayHost : IAsyncDisposable
         }
         catch
         {
+            // Nothing started may outlive a failed start (Redis or the port refused, say).
+            if (wot is not null) await wot.DisposeAsync();
+            policies?.Dispose();
             await db.DisposeAsync();
             throw;
         }
     }
 
     /// Graceful stop: no new connections, close the open ones with 1001, answer what is queued.
+    /// Never throws: each step runs whatever state the one before (or a dependency) left.
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
-        await _listener.StopAsync();
+        await QuietlyAsync(_listener.StopAsync);
         _log.ShuttingDown(_connections.Count);
         _verifyQueues.Complete();
-        await _verifier.StopAsync();
+        await QuietlyAsync(_verifier.StopAsync);
         _writeQueues.Complete();
-        foreach (var b in _batchers) await b.StopAsync();
-        // Shutdown never throws, whatever state Redis is in.
-        if (_redis is not null)
-            try { await _redis.DisposeAsync(); }
-            catch (Exception e) { _log.RedisCloseFailed(e.Message); }
-        await _bus.StopAsync();
-        if (_wot is not null) await _wot.DisposeAsync();
-        await _purger.DisposeAsync();
+        foreach (var b in _batchers) await QuietlyAsync(b.StopAsync);
+        if (_redis is not null) await QuietlyAsync(async () => await _redis.DisposeAsync());
+        await QuietlyAsync(_bus.StopAsync);
+        if (_wot is not null) await QuietlyAsync(async () => await _wot.DisposeAsync());
+        await QuietlyAsync(async () => await _purger.DisposeAsync());
         _policies.Dispose();
         foreach (var c in _connections.All) c.Close(WebSockets.CloseCodes.GoingAway, "relay shutting down");
         var deadline = Environment.TickCount64 + 3000;
         while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);
         _connections.Dispose();
-        await _db.DisposeAsync();
+        await QuietlyAsync(async () => await _db.DisposeAsync());
+    }
+
+    private async Task QuietlyAsync(Func<Task> step)
+    {
+        try { await step(); }
+        catch (Exception e) { _log.StopStepFailed(e.Message); }
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();

@@ -9,7 +9,7 @@ namespace Relay.Server.Fanout;
 /// subscription index, so publishers (the writer, the verifiers) never wait on fan-out.
 /// Observers of stored events (web of trust, deletion records) see each event first, whether this
 /// process or another one (through Redis) stored it.
-internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metrics, Action<NostrEvent>[]? observers = null) : IEventBus
+internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metrics, Action<NostrEvent>[]? observers = null, RelayLog? log = null) : IEventBus
 {
     private readonly Channel<NostrEvent> _queue = Channel.CreateUnbounded<NostrEvent>(new UnboundedChannelOptions { SingleReader = true });
     private Task? _loop;
@@ -22,9 +22,16 @@ internal sealed class LocalEventBus(SubscriptionIndex index, RelayMetrics metric
     {
         await foreach (var e in _queue.Reader.ReadAllAsync())
         {
-            if (observers is not null)
-                foreach (var observe in observers) observe(e);
-            metrics.LiveEventsSent.Add(index.Dispatch(e));
+            try
+            {
+                if (observers is not null)
+                    foreach (var observe in observers) observe(e);
+                metrics.LiveEventsSent.Add(index.Dispatch(e));
+            }
+            catch (Exception ex)
+            {
+                log?.DispatchFailed(ex);   // our bug: this event is lost to live subscribers, the loop goes on
+            }
         }
     }
 

@@ -66,8 +66,9 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         {
             _subscriber.Publish(_channel, message, CommandFlags.FireAndForget);
         }
-        catch (RedisConnectionException ex)
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
         {
+            // Never let the bus fail the writer that published: local delivery already happened.
             _log.RedisUnavailable(ex.Message);
         }
     }

@@ -20,6 +20,9 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(3, LogLevel.Information, "Shutting down: closing {Connections} connection(s)")]
     public partial void ShuttingDown(int connections);
 
+    [LoggerMessage(5, LogLevel.Warning, "Shutdown step failed (shutting down anyway): {Error}")]
+    public partial void StopStepFailed(string error);
+
     [LoggerMessage(1001, LogLevel.Error, "Connection {Id} failed")]
     public partial void ConnectionFailed(Exception e, long id);
 
@@ -28,6 +31,9 @@ internal sealed partial class RelayLog(ILogger logger)
 
     [LoggerMessage(3001, LogLevel.Warning, "Redis unavailable, live events reach this node's subscribers only: {Error}")]
     public partial void RedisUnavailable(string error);
+
+    [LoggerMessage(3004, LogLevel.Error, "Live dispatch of an event failed")]
+    public partial void DispatchFailed(Exception e);
 
     [LoggerMessage(3002, LogLevel.Information, "Joined other relays through Redis channel {Channel}")]
     public partial void RedisJoined(string channel);
@@ -58,9 +64,6 @@ internal sealed partial class RelayLog(ILogger logger)
 
     [LoggerMessage(1003, LogLevel.Warning, "Open-file limit: {Message}")]
     public partial void FileLimit(string message);
-
-    [LoggerMessage(3003, LogLevel.Warning, "Redis shutdown: {Error}")]
-    public partial void RedisCloseFailed(string error);
 
     [LoggerMessage(6001, LogLevel.Error, "Query for subscription failed")]
     public partial void QueryFailed(Exception e);

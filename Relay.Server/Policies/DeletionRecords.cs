@@ -14,12 +14,15 @@ internal sealed class DeletionRecords(RecentIds recent, string? relayUrl)
     public const string Vanished = "blocked: this author has asked to vanish from this relay";
 
     private readonly ConcurrentDictionary<Key32, long> _vanished = new();
+    // ConcurrentDictionary.IsEmpty takes every lock; this is read for every event.
+    private volatile bool _anyVanished;
 
     public async Task LoadAsync(NpgsqlDataSource db, CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand("SELECT pubkey, until FROM vanished");
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) _vanished[Key32.FromBytes(r.GetFieldValue<byte[]>(0))] = r.GetInt64(1);
+        _anyVanished = !_vanished.IsEmpty;
     }
 
     public void OnStored(NostrEvent e)
@@ -27,10 +30,13 @@ internal sealed class DeletionRecords(RecentIds recent, string? relayUrl)
         if (e.Kind == Kinds.Deletion)
             foreach (var id in DeletionRequests.EventIds(e)) recent.Remove(id);
         else if (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, relayUrl))
-            _vanished.AddOrUpdate(Key32.Parse(e.Pubkey), e.CreatedAt, (_, held) => Math.Max(held, e.CreatedAt));
+        {
+            _vanished.AddOrUpdate(e.PubkeyKey, e.CreatedAt, (_, held) => Math.Max(held, e.CreatedAt));
+            _anyVanished = true;
+        }
     }
 
     public WritePolicy Policy => (e, _, _) =>
-        !_vanished.IsEmpty && e.Kind != Kinds.RequestToVanish && _vanished.TryGetValue(Key32.Parse(e.Pubkey), out var until) && e.CreatedAt <= until
+        _anyVanished && e.Kind != Kinds.RequestToVanish && _vanished.TryGetValue(e.PubkeyKey, out var until) && e.CreatedAt <= until
             ? Vanished : null;
 }

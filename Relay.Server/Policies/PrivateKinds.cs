@@ -21,12 +21,34 @@ internal sealed class PrivateKinds(int[] kinds)
         return null;
     };
 
+    /// NIP-45 COUNT names no events, so results can't be filtered: a count of a private kind must
+    /// be restricted to the client's own (authors or `#p` among its authenticated pubkeys).
+    public FilterPolicy CountPolicy => (filters, session) =>
+    {
+        foreach (var f in filters)
+        {
+            if (f.Kinds is not { } ks || !ks.Any(IsPrivate)) continue;
+            if (!session.IsAuthenticated) return "auth-required: counts of private kinds are for their authenticated author or recipient";
+            if (!AllOwn(f.Authors, session) && !AllOwn(f.Tags.FirstOrDefault(t => t.Name == 'p').Values, session))
+                return "restricted: counts of private kinds only over your own authors or #p";
+        }
+        return null;
+    };
+
+    private static bool AllOwn(string[]? pubkeys, ConnectionSession session)
+    {
+        if (pubkeys is not { Length: > 0 }) return false;
+        foreach (var p in pubkeys)
+            if (!Key32.TryParse(p, out var k) || !session.IsAuthenticatedAs(k)) return false;
+        return true;
+    }
+
     /// Live delivery: may this client see the event?
     public bool MaySee(NostrEvent e, ConnectionSession session)
     {
         if (!IsPrivate(e.Kind)) return true;
         if (!session.IsAuthenticated) return false;
-        if (session.IsAuthenticatedAs(Key32.Parse(e.Pubkey))) return true;
+        if (session.IsAuthenticatedAs(e.PubkeyKey)) return true;
         foreach (var t in e.Tags)
             if (t.Length >= 2 && t[0] == "p" && Key32.TryParse(t[1], out var p) && session.IsAuthenticatedAs(p)) return true;
         return false;

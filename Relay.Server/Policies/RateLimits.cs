@@ -30,19 +30,34 @@ internal sealed class RateLimits : IDisposable
 
     public bool Any => _o.EventsPerSecondPerIp > 0 || _o.EventsPerSecondPerPubkey > 0 || _o.ReqsPerSecondPerIp > 0 || _o.ReqsPerSecondPerPubkey > 0;
 
-    public WritePolicy Events => (e, session, _) =>
+    /// Before the signature check, so it can only trust the session: EVENTs per address, unless
+    /// the client authenticated (NIP-42) as an exempt pubkey. An event merely claiming the admin's
+    /// pubkey is charged like any other (it may be a forgery that costs a verify).
+    public WritePolicy EventsByAddress => (_, session, _) =>
     {
-        var now = Environment.TickCount64;
-        if (_o.EventsPerSecondPerIp <= 0 && _o.EventsPerSecondPerPubkey <= 0) return null;
-        var pubkey = Key32.Parse(e.Pubkey);
-        if (_exempt(pubkey) || AnyExempt(session)) return null;
-        if (_o.EventsPerSecondPerIp > 0 && !Bucket(_eventsByIp, session.Address, _o.EventsPerSecondPerIp).TryTake(now))
+        if (_o.EventsPerSecondPerIp <= 0 || AnyExempt(session)) return null;
+        if (!Bucket(_eventsByIp, session.Address, _o.EventsPerSecondPerIp).TryTake(Environment.TickCount64))
             return Limited(session, "rate-limited: too many events from your address, slow down");
-        if (_o.EventsPerSecondPerPubkey > 0 && !Bucket(_eventsByPubkey, pubkey, _o.EventsPerSecondPerPubkey).TryTake(now))
-            return Limited(session, "rate-limited: too many events from this pubkey, slow down");
         session.RateLimitedStreak = 0;
         return null;
     };
+
+    /// After the signature check, when the author is proven: EVENTs per author (exempt: the admin
+    /// and, if asked, the web of trust). Run before verification, forged events could drain an
+    /// honest author's bucket.
+    public WritePolicy EventsByAuthor => (e, session, _) =>
+    {
+        if (_o.EventsPerSecondPerPubkey <= 0) return null;
+        var pubkey = e.PubkeyKey;
+        if (_exempt(pubkey)) return null;
+        if (!Bucket(_eventsByPubkey, pubkey, _o.EventsPerSecondPerPubkey).TryTake(Environment.TickCount64))
+            return Limited(session, "rate-limited: too many events from this pubkey, slow down");
+        return null;
+    };
+
+    /// NIP-42 AUTH costs a signature check: charged to the address like a REQ.
+    public bool AllowAuth(ConnectionSession session) =>
+        _o.ReqsPerSecondPerIp <= 0 || Bucket(_reqsByIp, session.Address, _o.ReqsPerSecondPerIp).TryTake(Environment.TickCount64);
 
     /// Per address, and per pubkey the client authenticated as (NIP-42), whichever runs out first.
     public FilterPolicy Reqs => (_, session) =>

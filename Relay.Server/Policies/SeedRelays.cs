@@ -17,6 +17,8 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
     private const int AuthorsPerFilter = 250;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(15);
+    /// Larger messages end the fetch from that seed: no contact list is this big.
+    private const int MaxMessageBytes = 1024 * 1024;
 
     /// The newest verified contact list of each author any seed had; stored before returning.
     public async Task<List<NostrEvent>> FetchAndStoreAsync(IReadOnlyList<Key32> authors, CancellationToken ct)
@@ -30,7 +32,8 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
                 var n = await FetchAsync(url, authors, newest, ct);
                 log.WotSeedFetched(url, n);
             }
-            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or JsonException or UriFormatException or ArgumentException)
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or JsonException
+                                        or UriFormatException or ArgumentException or InvalidOperationException or InvalidDataException)
             {
                 if (ct.IsCancellationRequested) throw;
                 log.WotSeedFailed(url, e.Message);
@@ -56,6 +59,7 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
         using var answer = CancellationTokenSource.CreateLinkedTokenSource(ct);
         answer.CancelAfter(AnswerTimeout);
         var received = 0;
+        var wanted = authors.ToHashSet();
         var batches = authors.Chunk(AuthorsPerFilter).ToList();
         for (var i = 0; i < batches.Count; i++)
         {
@@ -74,6 +78,7 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
                 r = await ws.ReceiveAsync(buffer, answer.Token);
                 if (r.MessageType == WebSocketMessageType.Close) return received;
                 message.Write(buffer, 0, r.Count);
+                if (message.Length > MaxMessageBytes) throw new InvalidDataException($"a message over {MaxMessageBytes} bytes");
             } while (!r.EndOfMessage);
             using var doc = JsonDocument.Parse(message.ToArray());
             var root = doc.RootElement;
@@ -85,9 +90,10 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
                     break;
                 case "EVENT" when root.GetArrayLength() >= 3:
                     var e = EventParser.TryParse(Encoding.UTF8.GetBytes(root[2].GetRawText()), out _);
-                    if (e is null || e.Kind != Kinds.Contacts || !SignatureVerifier.Verify(e)) break;
+                    // Only the lists asked for, each checked like any event: a seed can't slip in others.
+                    if (e is null || e.Kind != Kinds.Contacts || !wanted.Contains(e.PubkeyKey) || !SignatureVerifier.Verify(e)) break;
                     received++;
-                    var author = Key32.Parse(e.Pubkey);
+                    var author = e.PubkeyKey;
                     if (!newest.TryGetValue(author, out var held) || e.CreatedAt > held.CreatedAt) newest[author] = e;
                     break;
             }

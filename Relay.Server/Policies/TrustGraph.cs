@@ -12,46 +12,74 @@ internal delegate Task<Dictionary<Key32, (Key32[] Follows, long CreatedAt)>> Fol
 /// applied incrementally: added follows lower distances by a breadth-first relaxation; removed
 /// ones re-derive the distance of just the pubkeys that had no other parent one step closer
 /// (and of what hung only from them), so an unfollow costs what it changes, not a recompute.
-/// One owner (the WebOfTrust loop) writes; <see cref="IsTrusted"/> is safe from any thread.
+/// One owner (the WebOfTrust loop) writes; <see cref="IsTrusted"/> is safe from any thread and
+/// sees each update whole: the working distances are copied to the published ones only when an
+/// update is done, so a pubkey moved during it is never briefly refused.
 internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load)
 {
-    private readonly ConcurrentDictionary<Key32, int> _depth = new();
+    private readonly Dictionary<Key32, int> _depth = new();
+    private readonly ConcurrentDictionary<Key32, int> _published = new();
+    private readonly HashSet<Key32> _changed = [];
     private readonly Dictionary<Key32, Key32[]> _follows = new();
     private readonly Dictionary<Key32, long> _listTime = new();
     private readonly Dictionary<Key32, HashSet<Key32>> _followers = new();
 
     public Key32 Root => root;
     public int MaxDepth => maxDepth;
-    public int Count => _depth.Count;
-    public bool IsTrusted(Key32 pubkey) => _depth.ContainsKey(pubkey);
-    public bool IsInner(Key32 pubkey) => _depth.TryGetValue(pubkey, out var d) && d < maxDepth;
-    public int? DepthOf(Key32 pubkey) => _depth.TryGetValue(pubkey, out var d) ? d : null;
+    public int Count => _published.Count;
+    public bool IsTrusted(Key32 pubkey) => _published.ContainsKey(pubkey);
+    public bool IsInner(Key32 pubkey) => _published.TryGetValue(pubkey, out var d) && d < maxDepth;
+    public int? DepthOf(Key32 pubkey) => _published.TryGetValue(pubkey, out var d) ? d : null;
 
     /// Pubkeys per depth, 0 (the root) to the maximum.
     public int[] CountByDepth()
     {
         var counts = new int[maxDepth + 1];
-        foreach (var d in _depth.Values) counts[d]++;
+        foreach (var d in _published.Values) counts[d]++;
         return counts;
     }
 
-    public IEnumerable<Key32> AtDepth(int depth) => _depth.Where(kv => kv.Value == depth).Select(kv => kv.Key);
+    /// For the owner: pubkeys at this depth in the working distances.
+    public IEnumerable<Key32> AtDepth(int depth) => _depth.Where(kv => kv.Value == depth).Select(kv => kv.Key).ToList();
 
     /// Everything from scratch, breadth first from the root, one load per level.
     public async Task RebuildAsync()
     {
+        foreach (var k in _depth.Keys) _changed.Add(k);
         _depth.Clear();
         _follows.Clear();
         _listTime.Clear();
         _followers.Clear();
         await RelaxAsync([(root, 0)]);
+        Publish();
+    }
+
+    private void Set(Key32 pubkey, int depth)
+    {
+        _depth[pubkey] = depth;
+        _changed.Add(pubkey);
+    }
+
+    private void Unset(Key32 pubkey)
+    {
+        _depth.Remove(pubkey);
+        _changed.Add(pubkey);
+    }
+
+    /// Makes the finished update visible to readers.
+    private void Publish()
+    {
+        foreach (var k in _changed)
+            if (_depth.TryGetValue(k, out var d)) _published[k] = d;
+            else _published.TryRemove(k, out _);
+        _changed.Clear();
     }
 
     /// Applies a new contact list of <paramref name="author"/>. Ignored unless the author is an
     /// inner pubkey and the list is newer than the one held. Returns true if it was applied.
     public async Task<bool> UpdateAsync(Key32 author, Key32[] follows, long createdAt)
     {
-        if (!IsInner(author) || (_listTime.TryGetValue(author, out var held) && createdAt <= held)) return false;
+        if (!_depth.TryGetValue(author, out var at) || at >= maxDepth || (_listTime.TryGetValue(author, out var held) && createdAt <= held)) return false;
         var old = _follows.TryGetValue(author, out var o) ? o : [];
         var now = new HashSet<Key32>(follows);
         var before = new HashSet<Key32>(old);
@@ -66,6 +94,7 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
         }
         SetList(author, follows, createdAt);
         await RelaxAsync(follows.Where(k => !before.Contains(k)).Select(k => (k, authorDepth + 1)).ToList());
+        Publish();
         return true;
     }
 
@@ -80,7 +109,7 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
             if (depth > maxDepth) continue;
             if (!_depth.TryGetValue(node, out var current) || depth < current)
             {
-                _depth[node] = depth;
+                Set(node, depth);
                 levels[depth].Add(node);
             }
         }
@@ -97,7 +126,7 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
                 foreach (var c in list)
                 {
                     if (_depth.TryGetValue(c, out var dc) && dc <= d + 1) continue;
-                    _depth[c] = d + 1;
+                    Set(c, d + 1);
                     levels[d + 1].Add(c);
                 }
             }
@@ -130,7 +159,7 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
                     if (!affected.Contains(p) && _depth.TryGetValue(p, out var dp) && dp < maxDepth) d = Math.Min(d, dp + 1);
             best[y] = d;
         }
-        foreach (var y in affected) _depth.TryRemove(y, out _);
+        foreach (var y in affected) Unset(y);
         var buckets = new List<Key32>[maxDepth + 1];
         for (var i = 0; i <= maxDepth; i++) buckets[i] = [];
         foreach (var (y, d) in best) if (d <= maxDepth) buckets[d].Add(y);
@@ -138,7 +167,7 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
             foreach (var y in buckets[d])
             {
                 if (best[y] != d || _depth.ContainsKey(y)) continue;
-                _depth[y] = d;
+                Set(y, d);
                 if (d >= maxDepth || !_follows.TryGetValue(y, out var list)) continue;
                 foreach (var c in list)
                     if (best.TryGetValue(c, out var dc) && d + 1 < dc) { best[c] = d + 1; buckets[d + 1].Add(c); }

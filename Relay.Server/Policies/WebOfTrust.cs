@@ -19,7 +19,9 @@ internal sealed class WebOfTrust : IAsyncDisposable
     private readonly RelayOptions _options;
     private readonly NpgsqlDataSource _db;
     private readonly RelayLog _log;
-    private readonly Channel<NostrEvent?> _inbox = Channel.CreateBounded<NostrEvent?>(new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
+    // Unbounded: only contact lists of pubkeys in the graph (trusted writers) and refresh ticks come
+    // here, and dropping one would silently leave the set wrong until the next refresh.
+    private readonly Channel<NostrEvent?> _inbox = Channel.CreateUnbounded<NostrEvent?>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private readonly SeedRelays? _seeds;
     private readonly FollowListLoader _load;
@@ -60,11 +62,12 @@ internal sealed class WebOfTrust : IAsyncDisposable
     /// Stored-event observer: contact lists of pubkeys in the graph go to the loop.
     public void OnStored(NostrEvent e)
     {
-        if (e.Kind == Kinds.Contacts && Graph.IsInner(Key32.Parse(e.Pubkey))) _inbox.Writer.TryWrite(e);
+        if (e.Kind == Kinds.Contacts && Graph.IsInner(e.PubkeyKey)) _inbox.Writer.TryWrite(e);
     }
 
+    // NIP-62: a request to vanish from this relay is followed whatever the author's status.
     public WritePolicy WritePolicy => (e, _, _) =>
-        e.Kind == Kinds.RequestToVanish || IsTrusted(Key32.Parse(e.Pubkey)) ? null : NotTrusted;   // NIP-62: vanish regardless of status
+        IsTrusted(e.PubkeyKey) || (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, _options.RelayUrl)) ? null : NotTrusted;
 
     public FilterPolicy ReadPolicy => (_, session) =>
     {
@@ -82,11 +85,11 @@ internal sealed class WebOfTrust : IAsyncDisposable
                 try
                 {
                     if (e is null) { await RefreshAsync(); continue; }
-                    await Graph.UpdateAsync(Key32.Parse(e.Pubkey), ContactList.Follows(e), e.CreatedAt);
+                    await Graph.UpdateAsync(e.PubkeyKey, ContactList.Follows(e), e.CreatedAt);
                 }
-                catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+                catch (Exception ex) when (ex is not OperationCanceledException || !_stop.IsCancellationRequested)
                 {
-                    _log.WotUpdateFailed(ex.Message);   // the next refresh rebuilds from scratch
+                    _log.WotUpdateFailed(ex.Message);   // database away or our bug: the next refresh rebuilds from scratch
                 }
             }
         }
@@ -112,7 +115,7 @@ internal sealed class WebOfTrust : IAsyncDisposable
             for (var d = 0; d < Graph.MaxDepth; d++)
             {
                 var stored = await _seeds.FetchAndStoreAsync(Graph.AtDepth(d).ToList(), _stop.Token);
-                foreach (var e in stored) await Graph.UpdateAsync(Key32.Parse(e.Pubkey), ContactList.Follows(e), e.CreatedAt);
+                foreach (var e in stored) await Graph.UpdateAsync(e.PubkeyKey, ContactList.Follows(e), e.CreatedAt);
             }
         var fresh = NewGraph();
         await fresh.RebuildAsync();
@@ -134,15 +137,18 @@ internal sealed class WebOfTrust : IAsyncDisposable
             while (await reader.ReadAsync(_stop.Token))
             {
                 if (EventParser.TryParse(reader.GetFieldValue<byte[]>(0), out _) is not { } e) continue;
-                var author = Key32.Parse(e.Pubkey);
+                var author = e.PubkeyKey;
                 if (!found.TryGetValue(author, out var held) || e.CreatedAt > held.Item2) found[author] = (ContactList.Follows(e), e.CreatedAt);
             }
         }
         return found;
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stop.Cancel();
         _inbox.Writer.TryComplete();
         try { if (_loop is not null) await _loop; if (_refresh is not null) await _refresh; }

@@ -7,7 +7,7 @@ using Relay.Storage.Model;
 namespace Relay.Server.Protocol;
 
 /// Routes a parsed client message to its stage; bad messages become the reply NIP-01 asks for.
-internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Authentication auth)
+internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Authentication auth, RateLimits rates)
 {
     public async ValueTask HandleAsync(ClientConnection conn, ClientMessage msg)
     {
@@ -45,8 +45,10 @@ internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Au
 
     private void Authenticate(ClientConnection conn, NostrEvent e)
     {
-        var error = auth.Check(e, conn.Session, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-        if (error is null) conn.Session.Authenticate(Key32.Parse(e.Pubkey));
+        // Each AUTH costs a signature check: it draws on the address's REQ budget.
+        var error = rates.AllowAuth(conn.Session) ? auth.Check(e, conn.Session, DateTimeOffset.UtcNow.ToUnixTimeSeconds())
+            : "rate-limited: too many messages from your address, slow down";
+        if (error is null) conn.Session.Authenticate(e.PubkeyKey);
         conn.Send(Replies.Ok(e.Id, error is null, error ?? ""));
     }
 }

@@ -128,7 +128,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     public async Task CountAsync(ClientConnection conn, string subId, NostrFilter[] filters)
     {
         var subIdJson = Replies.SubIdJson(subId);
-        if (policies.CheckFilters(filters, conn.Session) is { } refused)
+        if ((policies.CheckFilters(filters, conn.Session) ?? policies.Private.CountPolicy(filters, conn.Session)) is { } refused)
         {
             conn.Send(Replies.Closed(subIdJson, refused));
             return;

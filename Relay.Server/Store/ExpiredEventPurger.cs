@@ -49,17 +49,20 @@ internal sealed class ExpiredEventPurger(NpgsqlDataSource db, RelayLog log, Time
                     var n = await PurgeOnceAsync(_stop.Token);
                     if (n > 0) log.PurgedExpired(n);
                 }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+                catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
                 {
-                    log.PurgeFailed(e.Message);   // the database is away; the next tick tries again
+                    log.PurgeFailed(e.Message);   // the database is away (or our bug); the next tick tries again
                 }
             }
         }
         catch (OperationCanceledException) { }
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stop.Cancel();
         if (_loop is not null) await _loop;
         _stop.Dispose();

@@ -13,7 +13,7 @@ namespace Relay.Server.Store;
 /// publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
-    RecentIds recent, RelayLog log, int maxBatch, TimeSpan maxDelay)
+    RecentIds recent, RelayLog log, int maxBatch, TimeSpan maxDelay, string? relayUrl)
 {
     public const string SupersededMessage = "duplicate: a newer version of this replaceable event is stored";
     public const string DeletedMessage = "blocked: deleted by its author";
@@ -37,13 +37,24 @@ internal sealed class WriteBatcher(
                 while (batch.Count < maxBatch && queue.TryRead(out var job)) batch.Add(job);
             }
             foreach (var j in batch) events.Add(j.Event);
-            await WriteAsync(batch, events);
+            var answered = new bool[batch.Count];
+            try
+            {
+                await WriteAsync(batch, events, answered);
+            }
+            catch (Exception e)
+            {
+                // Our bug (or the bus): the loop goes on, and no event of the batch is left unanswered.
+                log.WriteFailed(e, batch.Count);
+                for (var i = 0; i < batch.Count; i++)
+                    if (!answered[i]) ingester.Finish(batch[i], EventOutcome.Rejected, "error: could not store the event, try again later");
+            }
             batch.Clear();
             events.Clear();
         }
     }
 
-    private async Task WriteAsync(List<IngestJob> batch, List<NostrEvent> events)
+    private async Task WriteAsync(List<IngestJob> batch, List<NostrEvent> events, bool[] answered)
     {
         WriteOutcome[] outcomes;
         IReadOnlyCollection<string> removed;
@@ -58,17 +69,18 @@ internal sealed class WriteBatcher(
             catch (Exception e)
             {
                 log.WriteFailed(e.InnerException ?? first, batch.Count);
-                foreach (var j in batch) ingester.Finish(j, EventOutcome.Rejected, "error: could not store the event, try again later");
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    answered[i] = true;
+                    ingester.Finish(batch[i], EventOutcome.Rejected, "error: could not store the event, try again later");
+                }
                 return;
             }
         }
-        // Deleted events are no longer "recently stored": a copy sent again must reach the writer,
-        // which refuses it, instead of being answered "duplicate" from memory.
-        foreach (var id in removed) recent.Remove(id);
-
         for (var i = 0; i < batch.Count; i++)
         {
             var job = batch[i];
+            answered[i] = true;
             switch (outcomes[i])
             {
                 case WriteOutcome.Stored:
@@ -77,6 +89,10 @@ internal sealed class WriteBatcher(
                     break;
                 case WriteOutcome.Duplicate:
                     ingester.Finish(job, EventOutcome.Duplicate);
+                    break;
+                case WriteOutcome.DeletedInBatch when DeletedEarlierInBatch(batch, i):
+                    // Its author's request to delete it came first: as if it had been committed before.
+                    ingester.Finish(job, EventOutcome.Rejected, DeletedMessage);
                     break;
                 case WriteOutcome.Superseded when ReplacedLaterInBatch(batch, outcomes, i):
                 case WriteOutcome.DeletedInBatch:
@@ -92,6 +108,19 @@ internal sealed class WriteBatcher(
                     break;
             }
         }
+        // Deleted events are no longer "recently stored" (answering above may have just added
+        // some): a copy sent again must reach the writer, which refuses it, instead of being
+        // answered "duplicate" from memory.
+        foreach (var id in removed) recent.Remove(id);
+    }
+
+    /// True if a request to delete this event (NIP-09 `e` or `a`, NIP-62) comes before it in the batch.
+    private bool DeletedEarlierInBatch(List<IngestJob> batch, int i)
+    {
+        var e = batch[i].Event;
+        for (var j = 0; j < i; j++)
+            if (DeletionRequests.Deletes(batch[j].Event, e, relayUrl)) return true;
+        return false;
     }
 
     /// True if a newer version of the same replaceable or addressable event comes later in the

@@ -1,6 +1,7 @@
 using Relay.Server.Fanout;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
+using Relay.Server.Policies;
 using Relay.Server.Store;
 using Relay.Storage.Model;
 using Secp256k1Net;
@@ -12,7 +13,7 @@ namespace Relay.Server.Verify;
 /// Valid ephemeral events go straight to the bus; the rest go on to the writer.
 internal sealed class SignatureVerifier(
     VerifyQueues queues, WriteQueues writeQueues, IEventBus bus,
-    EventIngester ingester, RelayLog log,
+    EventIngester ingester, WritePolicy[] verifiedPolicies, RelayLog log,
     Func<IReadOnlyList<IngestJob>, ValueTask<HashSet<string>>> storedIds)
 {
     private Task[] _workers = [];
@@ -54,6 +55,7 @@ internal sealed class SignatureVerifier(
                     var e = job.Event;
                     if (stored.Contains(e.Id)) ingester.Finish(job, EventOutcome.Duplicate);
                     else if (!Verify(secp, e)) ingester.Finish(job, EventOutcome.Rejected, "invalid: bad signature");
+                    else if (RefusedOnceProven(job) is { } refused) ingester.Finish(job, EventOutcome.Rejected, refused);
                     else if (e.Class == KindClass.Ephemeral)
                     {
                         bus.Publish(e);
@@ -72,6 +74,15 @@ internal sealed class SignatureVerifier(
             }
             batch.Clear();
         }
+    }
+
+    /// The write rules that need the author proven (the per-author rate limit).
+    private string? RefusedOnceProven(IngestJob job)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        foreach (var policy in verifiedPolicies)
+            if (policy(job.Event, job.Source.Session, now) is { } refused) return refused;
+        return null;
     }
 
     public static bool Verify(Secp256k1 secp, NostrEvent e)

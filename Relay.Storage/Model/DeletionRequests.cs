@@ -25,6 +25,21 @@ public static class DeletionRequests
         }
     }
 
+    /// True if <paramref name="request"/> (kind 5 or 62) deletes <paramref name="target"/>.
+    public static bool Deletes(NostrEvent request, NostrEvent target, string? relayUrl)
+    {
+        if (request.Pubkey != target.Pubkey) return false;
+        if (request.Kind == Kinds.RequestToVanish)
+            return target.Kind != Kinds.RequestToVanish && target.CreatedAt <= request.CreatedAt && VanishesHere(request, relayUrl);
+        if (request.Kind != Kinds.Deletion || target.Kind is Kinds.Deletion or Kinds.RequestToVanish) return false;
+        foreach (var id in EventIds(request)) if (id == target.Id) return true;
+        var cls = target.Class;
+        if (cls is not (KindClass.Replaceable or KindClass.Addressable) || target.CreatedAt > request.CreatedAt) return false;
+        var d = cls == KindClass.Addressable ? target.DTag : "";
+        foreach (var (kind, dTag) in Addresses(request)) if (kind == target.Kind && dTag == d) return true;
+        return false;
+    }
+
     /// NIP-62: a request naming this relay (its URL, any scheme) or every relay (`ALL_RELAYS`).
     public static bool VanishesHere(NostrEvent request, string? relayUrl)
     {

@@ -5,7 +5,17 @@ namespace Relay.Storage.Model;
 public sealed class NostrEvent
 {
     public required string Id { get; init; }          // 64 lowercase hex
-    public required string Pubkey { get; init; }      // 64 lowercase hex
+    private readonly string _pubkey = "";
+
+    /// 64 lowercase hex; <see cref="PubkeyKey"/> is its 32 bytes, parsed once here because
+    /// several policies and the web of trust look the author up for every event.
+    public required string Pubkey
+    {
+        get => _pubkey;
+        init { _pubkey = value; PubkeyKey = Key32.Parse(value); }
+    }
+
+    public Key32 PubkeyKey { get; private init; }
     public required string Sig { get; init; }         // 128 lowercase hex
     public required long CreatedAt { get; init; }
     public required int Kind { get; init; }

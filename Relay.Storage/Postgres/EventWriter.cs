@@ -67,7 +67,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         WITH blocked AS (
             SELECT s.id FROM {events}
             WHERE EXISTS (SELECT 1 FROM deleted_events d WHERE d.event_id = s.id AND d.pubkey = s.pubkey)
-               OR EXISTS (SELECT 1 FROM vanished v WHERE v.pubkey = s.pubkey AND v.until >= s.created_at)
+               OR (s.kind <> 62 AND EXISTS (SELECT 1 FROM vanished v WHERE v.pubkey = s.pubkey AND v.until >= s.created_at))
                OR (s.d_tag IS NOT NULL AND EXISTS (SELECT 1 FROM deleted_addresses a
                    WHERE a.pubkey = s.pubkey AND a.kind = s.kind AND a.d_tag = s.d_tag AND a.until >= s.created_at))),
         ins AS (
@@ -82,12 +82,22 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         SELECT id, false FROM ins UNION ALL SELECT id, true FROM blocked
         """;
 
+    // Deletion and vanish requests must see every event that was sent before them, whichever
+    // writer (or relay process) stores it, and every event after them must see their tombstones.
+    // A batch with requests takes this lock exclusively, every other batch shared, first thing in
+    // its transaction: a request waits for the inserts in flight to commit, and inserts begun
+    // after it wait for it. Without it, a kind 5 committed beside the insert of the event it
+    // names could miss it (neither sees the other's uncommitted row) and the event would stay.
+    private const long DeletionFenceKey = 0x6e6f7374_72660905;
+    private static string Fence(BatchRows rows) =>
+        rows.AnyDeletion ? $"SELECT pg_advisory_xact_lock({DeletionFenceKey})" : $"SELECT pg_advisory_xact_lock_shared({DeletionFenceKey})";
+
     // NIP-09 `e`: the named events of the same author go (a deletion can't delete a deletion), and
     // stay refused. Rows: (deletion's author, named id).
     private const string DeleteById = """
         WITH r AS (SELECT DISTINCT pubkey, id FROM unnest($1::bytea[], $2::bytea[]) AS r(pubkey, id)),
         mark AS (INSERT INTO deleted_events (event_id, pubkey) SELECT id, pubkey FROM r ON CONFLICT DO NOTHING),
-        gone AS (DELETE FROM events e USING r WHERE e.id = r.id AND e.pubkey = r.pubkey AND e.kind <> 5 RETURNING e.id),
+        gone AS (DELETE FROM events e USING r WHERE e.id = r.id AND e.pubkey = r.pubkey AND e.kind NOT IN (5, 62) RETURNING e.id),
         t AS (DELETE FROM tags USING gone WHERE tags.event_id = gone.id)
         SELECT id FROM gone
         """;
@@ -191,6 +201,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
     {
         var conn = await ConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var fence = new NpgsqlCommand(Fence(rows), conn, tx)) await fence.ExecuteNonQueryAsync(ct);
         await using (var copy = await conn.BeginBinaryImportAsync(
             "COPY staging_events (id, pubkey, created_at, kind, d_tag, expiration, raw) FROM STDIN (FORMAT BINARY)", ct))
         {
@@ -252,6 +263,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         // No explicit transaction: a batch ends with one Sync, so PostgreSQL runs its statements
         // as one implicit transaction (all or nothing, advisory locks held to the end).
         await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Fence(rows)));
         if (rows.AnyReplaceable) batch.BatchCommands.Add(KeysCommand(ArrayLock, rows));
         var insert = new NpgsqlBatchCommand(ArrayInsert);
         AddArray(insert, rows.Ids, NpgsqlDbType.Bytea);
@@ -271,6 +283,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         if (rows.AnyDeletion) AddDeletions(batch, rows);
 
         await using var reader = await batch.ExecuteReaderAsync(ct);
+        await reader.NextResultAsync(ct);   // the fence's row
         if (rows.AnyReplaceable) await reader.NextResultAsync(ct);   // the lock's rows
         await ReadInsertedAsync(reader, result, ct);
         if (rows.AnyReplaceable && await reader.NextResultAsync(ct)) await ReadIdsAsync(reader, result.Superseded, ct);

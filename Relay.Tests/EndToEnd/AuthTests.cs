@@ -146,6 +146,12 @@ public sealed class AuthTests
         await aliceClient.AuthenticateAsAsync(alice, relay.Options.RelayUrl);
         Assert.Equal([IdOf(dm)], await aliceClient.QueryIdsAsync("dm", filter));
 
+        // COUNT can't filter what it counts: only over one's own.
+        await eveClient.SendAsync($$"""["COUNT","c",{"kinds":[4],"#p":["{{bob.Pubkey}}"]}]""");
+        Assert.StartsWith("restricted:", (await eveClient.ReadUntilAsync("CLOSED", "c"))[2].GetString());
+        await bobClient.SendAsync($$"""["COUNT","c",{"kinds":[4],"#p":["{{bob.Pubkey}}"]}]""");
+        Assert.Equal(1, (await bobClient.ReadUntilAsync("COUNT", "c"))[2].GetProperty("count").GetInt32());
+
         // A filter that does not name the kind still never leaks it to others.
         Assert.Empty(await eveClient.QueryIdsAsync("all", $$"""{"authors":["{{alice.Pubkey}}"]}"""));
 

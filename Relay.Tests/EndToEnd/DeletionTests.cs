@@ -30,6 +30,28 @@ public sealed class DeletionTests
     }
 
     [Fact]
+    public async Task Deletion_and_the_event_in_one_batch_take_effect_in_the_order_sent()
+    {
+        await using var relay = await TestRelay.StartAsync(o => o with { WriteBatchDelay = TimeSpan.FromMilliseconds(200) });
+        await using var client = await relay.ConnectAsync();
+        using var s = EventSigner.Random();
+        var first = s.Sign(1, "sent before its deletion");
+        var second = s.Sign(1, "sent after its deletion");
+
+        // One batch: first, its deletion, the other deletion, second.
+        foreach (var e in new[] { first, s.Sign(5, "", [["e", IdOf(first)]]), s.Sign(5, "", [["e", IdOf(second)]]), second })
+            await client.SendEventAsync(e);
+        var okFirst = await client.ReadUntilAsync("OK", IdOf(first));
+        var okSecond = await client.ReadUntilAsync("OK", IdOf(second));
+
+        Assert.True(okFirst[2].GetBoolean());                  // accepted, then deleted as asked
+        Assert.False(okSecond[2].GetBoolean());                // its deletion came first
+        Assert.Equal("blocked: deleted by its author", okSecond[3].GetString());
+        Assert.Empty(await client.QueryIdsAsync("gone", $$"""{"ids":["{{IdOf(first)}}","{{IdOf(second)}}"]}"""));
+        Assert.False((await client.PublishAsync(first)).Accepted);
+    }
+
+    [Fact]
     public async Task Deletion_by_another_author_leaves_the_event_alone()
     {
         await using var relay = await TestRelay.StartAsync();
@@ -62,6 +84,9 @@ public sealed class DeletionTests
         var (ok, message) = await client.PublishAsync(s.Sign(30023, "v0", [["d", "post"]], t0 + 5));
         Assert.False(ok);
         Assert.StartsWith("blocked:", message);
+        var (again, why) = await client.PublishAsync(article);   // the deleted version itself, again
+        Assert.False(again);
+        Assert.StartsWith("blocked:", why);
         var newer = s.Sign(30023, "v2", [["d", "post"]], t0 + 20);
         await client.PublishAcceptedAsync(newer);
         Assert.Equal([IdOf(newer)], await client.QueryIdsAsync("a2", byAddress));

@@ -100,7 +100,32 @@ public sealed class LimitsTests
         Assert.True(answers.Take(3).All(a => a.Ok));
         Assert.Contains(answers.Skip(3), a => !a.Ok && a.Message.StartsWith("rate-limited:"));
 
+        // Claiming the admin's pubkey is not enough (anyone can); proving it with AUTH is.
+        var (claimed, why) = await client.PublishAsync(admin.Sign(1, "not proven"));
+        Assert.False(claimed);
+        Assert.StartsWith("rate-limited:", why);
+        await client.AuthenticateAsAsync(admin, relay.Options.RelayUrl);
         for (var i = 0; i < 6; i++) await client.PublishAcceptedAsync(admin.Sign(1, $"admin {i}"));
+    }
+
+    [Fact]
+    public async Task Events_over_the_per_author_rate_are_rate_limited_and_forgeries_do_not_drain_the_authors_budget()
+    {
+        await using var relay = await TestRelay.StartAsync(o => o with { EventsPerSecondPerPubkey = 1, RateLimitBurstSeconds = 3 });
+        await using var client = await relay.ConnectAsync();
+        using var victim = EventSigner.Random();
+
+        // Forged events in the victim's name fail verification before the author's budget is charged.
+        for (var i = 0; i < 10; i++)
+        {
+            var (ok, message) = await client.PublishAsync(FlipHexChar(victim.Sign(1, $"forged {i}"), "sig"));
+            Assert.False(ok);
+            Assert.StartsWith("invalid:", message);
+        }
+        var answers = new List<(bool Ok, string Message)>();
+        for (var i = 0; i < 6; i++) answers.Add(await client.PublishAsync(victim.Sign(1, $"real {i}")));
+        Assert.True(answers.Take(3).All(a => a.Ok), string.Join("; ", answers));
+        Assert.Contains(answers.Skip(3), a => !a.Ok && a.Message.StartsWith("rate-limited: too many events from this pubkey"));
     }
 
     [Fact]
@@ -165,6 +190,26 @@ public sealed class LimitsTests
             await again.SendAsync(WithForwardedFor(relay.Port, "203.0.113.1"));
             Assert.Equal(429, (await again.ReadHttpHeadAsync()).Status);
         }
+    }
+
+    [Fact]
+    public async Task X_Real_IP_from_a_trusted_proxy_names_the_client()
+    {
+        await using var relay = await TestRelay.StartAsync(o => o with
+        {
+            MaxConnectionsPerIp = 1,
+            TrustedProxies = [Relay.Server.Policies.AddressRange.TryParse("127.0.0.1", out var r) ? r : default],
+        });
+        string WithRealIp(string ip) => RawWebSocket.UpgradeRequest(relay.Port).Replace("\r\n\r\n", $"\r\nX-Real-IP: {ip}\r\n\r\n");
+        await using var a = await RawWebSocket.ConnectTcpAsync(relay.Port);
+        await a.SendAsync(WithRealIp("198.51.100.1"));
+        Assert.Equal(101, (await a.ReadHttpHeadAsync()).Status);
+        await using var b = await RawWebSocket.ConnectTcpAsync(relay.Port);
+        await b.SendAsync(WithRealIp("198.51.100.2"));
+        Assert.Equal(101, (await b.ReadHttpHeadAsync()).Status);
+        await using var c = await RawWebSocket.ConnectTcpAsync(relay.Port);
+        await c.SendAsync(WithRealIp("198.51.100.1"));
+        Assert.Equal(429, (await c.ReadHttpHeadAsync()).Status);
     }
 
     private static string WithForwardedFor(int port, string client) =>

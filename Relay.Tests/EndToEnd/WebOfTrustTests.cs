@@ -117,6 +117,20 @@ public sealed class WebOfTrustTests
     }
 
     [Fact]
+    public async Task The_web_of_trust_may_skip_the_per_author_rate_limit()
+    {
+        using var chain = new Chain();
+        await using var relay = await TestRelay.StartAsync(o => o with
+        {
+            WotEnabled = true, AdminPubkey = chain.Admin.Pubkey, EventsPerSecondPerPubkey = 1, RateLimitBurstSeconds = 1, RateLimitExemptWot = true,
+        });
+        await using var client = await relay.ConnectAsync();
+        await client.PublishAcceptedAsync(chain.Admin.Sign(3, "", [["p", chain.P[0].Pubkey]], Now - 10));
+        await WaitUntilAsync(() => relay.Host.WebOfTrust!.IsTrusted(chain.P[0].PubkeyKeyOf()), "p1 trusted");
+        for (var i = 0; i < 5; i++) await client.PublishAcceptedAsync(chain.P[0].Sign(1, $"trusted {i}"));
+    }
+
+    [Fact]
     public async Task A_seed_relay_that_is_down_is_skipped_and_start_up_goes_on()
     {
         using var chain = new Chain();

@@ -37,3 +37,8 @@ internal static class AuthExtensions
         }
     }
 }
+
+internal static class SignerExtensions
+{
+    public static Key32 PubkeyKeyOf(this EventSigner signer) => Key32.Parse(signer.Pubkey);
+}
