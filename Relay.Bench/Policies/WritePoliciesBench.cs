@@ -10,7 +10,8 @@ using Relay.Storage.Model;
 namespace Relay.Bench.Policies;
 
 /// The per-message policy work: the whole write list as a relay with every policy on runs it
-/// for each EVENT (limits, rate limits, WoT, NIP-70, PoW), and the private-kind check each live
+/// for each EVENT (limits, rate limits, vanished authors, WoT, NIP-70, PoW, and the per-author
+/// limit the verifiers run), and the private-kind check each live
 /// delivery and each stored result pays. All should be 0 B.
 [MemoryDiagnoser]
 public class WritePoliciesBench
@@ -42,9 +43,12 @@ public class WritePoliciesBench
         var wot = new WebOfTrust(options, new NpgsqlSlimDataSourceBuilder(options.DatabaseUrl).Build(), new RelayLog(NullLogger.Instance),
             loader: keys => Task.FromResult(keys.Where(follows.ContainsKey).ToDictionary(k => k, k => follows[k])));
         wot.Graph.RebuildAsync().GetAwaiter().GetResult();
-        _policies = RelayPolicies.Build(options, wot, null);
-        _all = [.. _policies.Write, ProofOfWork.Minimum(0)];
-        _defaults = RelayPolicies.Build(new RelayOptions { DatabaseUrl = options.DatabaseUrl }, null, null).Write;
+        // Someone else vanished, so the vanished-author check looks the author up, as it would in production.
+        var deletions = new DeletionRecords(new Relay.Server.Ingest.RecentIds(16), null);
+        deletions.OnStored(EventSigner.FromSeed("gone").SignEvent(62, "", [["relay", "ALL_RELAYS"]], 1));
+        _policies = RelayPolicies.Build(options, wot, deletions);
+        _all = [.. _policies.Write, .. _policies.WriteVerified, ProofOfWork.Minimum(0)];
+        _defaults = RelayPolicies.Build(new RelayOptions { DatabaseUrl = options.DatabaseUrl }, null, deletions).Write;
         if (Run(_all) is { } refused) throw new InvalidOperationException("the sample is refused: " + refused);
         _dm = EventSigner.FromSeed("dm").SignEvent(4, "ciphertext", [["p", Samples.MentionPubkey]], Samples.Kind1.CreatedAt);
     }

@@ -9,6 +9,16 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
 {
     private Socket? _socket;
     private Task? _loop;
+    // A descriptor held in reserve: when accept fails for want of descriptors (something else
+    // used them), it is given up to accept the waiting client and tell it 503 instead of leaving
+    // it hanging, then taken again.
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _spare;
+
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle? OpenSpare()
+    {
+        try { return File.OpenHandle("/dev/null"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
 
     private const int SolSocket = 1, SoReuseAddr = 2;   // <sys/socket.h> on Linux
 
@@ -19,7 +29,9 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
 
     public void Start(string host, int port)
     {
-        MaxConnections = OpenFileLimit.Cap(ctx.Options.MaxConnections, OpenFileLimit.Raise(), ctx.Log.FileLimit);
+        var limit = OpenFileLimit.Raise();
+        MaxConnections = OpenFileLimit.Cap(ctx.Options.MaxConnections, limit, OpenFileLimit.OpenNow() + ctx.Options.DatabasePoolSize, ctx.Log.FileLimit);
+        _spare = OpenSpare();
         var address = host is "*" or "" ? IPAddress.Any : IPAddress.Parse(host);
         _socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         // SO_REUSEADDR alone: a restarted relay can bind while old connections sit in TIME_WAIT.
@@ -56,6 +68,20 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
             }
             catch (ObjectDisposedException) { return; }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted) { return; }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.TooManyOpenSockets && _spare is not null)
+            {
+                _spare.Dispose();
+                _spare = null;
+                try
+                {
+                    using var waiting = listen.Accept();   // the descriptor just freed
+                    ctx.Metrics.ConnectionsRefused.Increment();
+                    waiting.Send(HttpResponses.Text(503, "Service Unavailable", "too many open files\n", "Retry-After: 10\r\n"));
+                }
+                catch (SocketException) { }
+                _spare = OpenSpare();
+                continue;
+            }
             catch (SocketException e)
             {
                 // Transient (peer reset before accept) or resource pressure (EMFILE): back off,
@@ -96,6 +122,7 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
 
     public async Task StopAsync()
     {
+        _spare?.Dispose();
         _socket?.Dispose();
         if (_loop is not null) await _loop;
     }
