@@ -7,6 +7,17 @@ namespace Relay.Tests.EndToEnd;
 /// A client that stops reading must cost the relay a bounded amount, and never stall others.
 public sealed class SlowReaderTests
 {
+    /// 500 events of 16 KiB by one author: an 8 MB answer to `{"authors":[it],"limit":500}`.
+    private static async Task<EventSigner> StoreLargeAnswerAsync(TestRelay relay)
+    {
+        var signer = EventSigner.Random();
+        var padding = new string('x', 16 * 1024);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await using var writer = new EventWriter(relay.Host.Database);
+        await writer.WriteAsync(Enumerable.Range(0, 500).Select(i => signer.SignEvent(1, $"{i} {padding}", createdAt: now - i)).ToList());
+        return signer;
+    }
+
     [Fact]
     public async Task A_reader_that_stops_taking_a_large_stored_answer_holds_no_query_slot_and_is_closed()
     {
@@ -16,11 +27,7 @@ public sealed class SlowReaderTests
             MaxSendQueueBytes = 256 * 1024,
             StalledReaderTimeout = TimeSpan.FromMilliseconds(500),
         });
-        using var signer = EventSigner.Random();
-        var padding = new string('x', 16 * 1024);
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        await using (var writer = new EventWriter(relay.Host.Database))
-            await writer.WriteAsync(Enumerable.Range(0, 500).Select(i => signer.SignEvent(1, $"{i} {padding}", createdAt: now - i)).ToList());
+        using var signer = await StoreLargeAnswerAsync(relay);
 
         // About 8 MB of stored answer to a client that reads none of it: more than the socket
         // buffers and the send queue hold. The query has finished and given its slot back; the
@@ -44,11 +51,7 @@ public sealed class SlowReaderTests
     public async Task Stored_answers_past_the_shared_memory_budget_close_their_reader_at_once()
     {
         await using var relay = await TestRelay.StartAsync(o => o with { MaxSendQueueBytes = 256 * 1024, StoredAnswerMemoryMb = 1 });
-        using var signer = EventSigner.Random();
-        var padding = new string('x', 16 * 1024);
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        await using (var writer = new EventWriter(relay.Host.Database))
-            await writer.WriteAsync(Enumerable.Range(0, 500).Select(i => signer.SignEvent(1, $"{i} {padding}", createdAt: now - i)).ToList());
+        using var signer = await StoreLargeAnswerAsync(relay);
 
         // 8 MB to a client that reads none of it: more than the 1 MiB the relay may hold.
         await using var stalled = await RawWebSocket.OpenAsync(relay.Port);
