@@ -76,10 +76,11 @@ internal sealed class TrustGraph(Key32 root, int maxDepth, FollowListLoader load
     }
 
     /// Applies a new contact list of <paramref name="author"/>. Ignored unless the author is an
-    /// inner pubkey and the list is newer than the one held. Returns true if it was applied.
+    /// inner pubkey and the list is not older than the one held (on a tie of created_at, only the
+    /// version the database kept, the lowest id, is published to observers). Returns true if applied.
     public async Task<bool> UpdateAsync(Key32 author, Key32[] follows, long createdAt)
     {
-        if (!_depth.TryGetValue(author, out var at) || at >= maxDepth || (_listTime.TryGetValue(author, out var held) && createdAt <= held)) return false;
+        if (!_depth.TryGetValue(author, out var at) || at >= maxDepth || (_listTime.TryGetValue(author, out var held) && createdAt < held)) return false;
         var old = _follows.TryGetValue(author, out var o) ? o : [];
         var now = new HashSet<Key32>(follows);
         var before = new HashSet<Key32>(old);
