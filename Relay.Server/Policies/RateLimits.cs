@@ -15,14 +15,18 @@ internal sealed class RateLimits : IDisposable
 
     private readonly RelayOptions _o;
     private readonly Func<Key32, bool> _exempt;
+    private readonly Func<Key32, bool> _trusted;
     private readonly ConcurrentDictionary<IPAddress, TokenBucket> _eventsByIp = new();
     private readonly ConcurrentDictionary<Key32, TokenBucket> _eventsByPubkey = new();
     private readonly ConcurrentDictionary<IPAddress, TokenBucket> _reqsByIp = new();
     private readonly ConcurrentDictionary<Key32, TokenBucket> _reqsByPubkey = new();
     private readonly Timer _sweep;
 
-    public RateLimits(RelayOptions options, Func<Key32, bool> exempt)
+    /// <paramref name="trusted"/>: the web of trust, whose contact lists always pass (the graph
+    /// grows through them).
+    public RateLimits(RelayOptions options, Func<Key32, bool> exempt, Func<Key32, bool>? trusted = null)
     {
+        _trusted = trusted ?? (_ => false);
         _o = options;
         _exempt = exempt;
         _sweep = new Timer(_ => Sweep(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
@@ -49,7 +53,7 @@ internal sealed class RateLimits : IDisposable
     {
         if (_o.EventsPerSecondPerPubkey <= 0) return null;
         var pubkey = e.PubkeyKey;
-        if (_exempt(pubkey)) return null;
+        if (_exempt(pubkey) || (e.Kind == Kinds.Contacts && _trusted(pubkey))) return null;
         if (!Bucket(_eventsByPubkey, pubkey, _o.EventsPerSecondPerPubkey).TryTake(Environment.TickCount64))
             return Limited(session, "rate-limited: too many events from this pubkey, slow down");
         return null;

@@ -24,7 +24,8 @@ internal sealed class RelayPolicies : IDisposable
     public static RelayPolicies Build(RelayOptions o, WebOfTrust? wot, DeletionRecords? deletions)
     {
         Key32? admin = o.AdminPubkey is { } a ? Key32.Parse(a) : null;
-        var rates = new RateLimits(o, k => k == admin || (o.RateLimitExemptWot && wot is not null && wot.IsTrusted(k)));
+        var rates = new RateLimits(o, k => k == admin || (o.RateLimitExemptWot && wot is not null && wot.IsTrusted(k)),
+            wot is null ? null : wot.IsTrusted);
         var perAddress = new ConnectionsPerAddress(o.MaxConnectionsPerIp);
         var privateKinds = new PrivateKinds(o.PrivateKinds);
 

@@ -21,7 +21,10 @@ internal sealed class WebOfTrust : IAsyncDisposable
     private readonly RelayLog _log;
     // Unbounded: only contact lists of pubkeys in the graph (trusted writers) and refresh ticks come
     // here, and dropping one would silently leave the set wrong until the next refresh.
-    private readonly Channel<NostrEvent?> _inbox = Channel.CreateUnbounded<NostrEvent?>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<ListChange?> _inbox = Channel.CreateUnbounded<ListChange?>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// A contact list that changed (null: refresh from the seeds and rebuild).
+    private sealed record ListChange(Key32 Author, Key32[] Follows, long CreatedAt);
     private readonly CancellationTokenSource _stop = new();
     private readonly SeedRelays? _seeds;
     private readonly FollowListLoader _load;
@@ -59,10 +62,15 @@ internal sealed class WebOfTrust : IAsyncDisposable
         _refresh = Task.Run(RefreshLoopAsync);
     }
 
-    /// Stored-event observer: contact lists of pubkeys in the graph go to the loop.
+    /// Stored-event observer: new contact lists of pubkeys in the graph go to the loop, and so do
+    /// lists their authors deleted (NIP-09 `a` of kind 3) or vanished with (NIP-62): empty from then.
     public void OnStored(NostrEvent e)
     {
-        if (e.Kind == Kinds.Contacts && Graph.IsInner(e.PubkeyKey)) _inbox.Writer.TryWrite(e);
+        if (!Graph.IsInner(e.PubkeyKey)) return;
+        if (e.Kind == Kinds.Contacts) _inbox.Writer.TryWrite(new ListChange(e.PubkeyKey, ContactList.Follows(e), e.CreatedAt));
+        else if ((e.Kind == Kinds.Deletion && DeletionRequests.Addresses(e).Any(a => a.Kind == Kinds.Contacts))
+                 || (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, _options.RelayUrl)))
+            _inbox.Writer.TryWrite(new ListChange(e.PubkeyKey, [], e.CreatedAt));
     }
 
     // NIP-62: a request to vanish from this relay is followed whatever the author's status.
@@ -85,7 +93,7 @@ internal sealed class WebOfTrust : IAsyncDisposable
                 try
                 {
                     if (e is null) { await RefreshAsync(); continue; }
-                    await Graph.UpdateAsync(e.PubkeyKey, ContactList.Follows(e), e.CreatedAt);
+                    await Graph.UpdateAsync(e.Author, e.Follows, e.CreatedAt);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !_stop.IsCancellationRequested)
                 {

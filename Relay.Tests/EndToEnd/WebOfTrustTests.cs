@@ -98,6 +98,24 @@ public sealed class WebOfTrustTests
     }
 
     [Fact]
+    public async Task A_contact_list_its_author_deletes_stops_vouching_for_anyone()
+    {
+        using var chain = new Chain();
+        await using var relay = await StartWotAsync(chain, 2);
+        await using var client = await relay.ConnectAsync();
+        var wot = relay.Host.WebOfTrust!;
+        await client.PublishAcceptedAsync(chain.Admin.Sign(3, "", [["p", chain.P[0].Pubkey]], Now - 30));
+        await WaitUntilAsync(() => wot.IsTrusted(chain.P[0].PubkeyKeyOf()), "p1 trusted");
+        await client.PublishAcceptedAsync(chain.P[0].Sign(3, "", [["p", chain.P[1].Pubkey]], Now - 20));
+        await WaitUntilAsync(() => wot.IsTrusted(chain.P[1].PubkeyKeyOf()), "p2 trusted through p1");
+
+        // p1 deletes its contact list (NIP-09 `a`): p2 loses the only voucher it had.
+        await client.PublishAcceptedAsync(chain.P[0].Sign(5, "", [["a", $"3:{chain.P[0].Pubkey}:"]], Now - 10));
+        await WaitUntilAsync(() => !wot.IsTrusted(chain.P[1].PubkeyKeyOf()), "p2 untrusted once p1's list is deleted");
+        Assert.True(wot.IsTrusted(chain.P[0].PubkeyKeyOf()));
+    }
+
+    [Fact]
     public async Task WoT_set_bootstraps_from_a_seed_relay_level_by_level()
     {
         using var chain = new Chain();
@@ -128,6 +146,24 @@ public sealed class WebOfTrustTests
         await client.PublishAcceptedAsync(chain.Admin.Sign(3, "", [["p", chain.P[0].Pubkey]], Now - 10));
         await WaitUntilAsync(() => relay.Host.WebOfTrust!.IsTrusted(chain.P[0].PubkeyKeyOf()), "p1 trusted");
         for (var i = 0; i < 5; i++) await client.PublishAcceptedAsync(chain.P[0].Sign(1, $"trusted {i}"));
+    }
+
+    [Fact]
+    public async Task Contact_lists_from_the_web_of_trust_pass_the_per_author_rate_limit_so_the_graph_can_grow()
+    {
+        using var chain = new Chain();
+        await using var relay = await TestRelay.StartAsync(o => o with
+        {
+            WotEnabled = true, AdminPubkey = chain.Admin.Pubkey, EventsPerSecondPerPubkey = 1, RateLimitBurstSeconds = 1,
+        });
+        await using var client = await relay.ConnectAsync();
+        await client.PublishAcceptedAsync(chain.Admin.Sign(3, "", [["p", chain.P[0].Pubkey]], Now - 10));
+        await WaitUntilAsync(() => relay.Host.WebOfTrust!.IsTrusted(chain.P[0].PubkeyKeyOf()), "p1 trusted");
+
+        for (var i = 0; i < 4; i++) await client.PublishAcceptedAsync(chain.P[0].Sign(3, "", [["p", chain.P[1 + i].Pubkey]], Now - 5 + i));
+        var notes = new List<bool>();
+        for (var i = 0; i < 4; i++) notes.Add((await client.PublishAsync(chain.P[0].Sign(1, $"note {i}"))).Accepted);
+        Assert.Contains(false, notes);   // its other events still meet the limit
     }
 
     [Fact]
