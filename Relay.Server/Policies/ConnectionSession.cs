@@ -47,8 +47,10 @@ internal sealed class ConnectionSession
         Volatile.Write(ref _authenticated, [.. _authenticated, pubkey]);
     }
 
-    /// Rate-limited answers in a row; a client that keeps going past its limit is closed.
+    /// Rate-limited answers in a row, of the limits checked before verification (per address) and
+    /// after it (per author, on the verifier threads); a client that keeps going past a limit is closed.
     public int RateLimitedStreak;
+    public int AuthorLimitedStreak;
 
     /// Counted in ConnectionsPerAddress (released when the connection ends).
     public bool CountedAddress { get; set; }

@@ -35,6 +35,16 @@ internal sealed class PrivateKinds(int[] kinds)
         return null;
     };
 
+    /// Kinds a COUNT must leave out: the private ones, when a filter names no kinds and is not
+    /// restricted to the client's own authors or `#p` (null when nothing needs hiding).
+    public int[]? HiddenFromCount(NostrFilter[] filters, ConnectionSession session)
+    {
+        foreach (var f in filters)
+            if (f.Kinds is null && !AllOwn(f.Authors, session) && !AllOwn(f.Tags.FirstOrDefault(t => t.Name == 'p').Values, session))
+                return kinds;
+        return null;
+    }
+
     private static bool AllOwn(string[]? pubkeys, ConnectionSession session)
     {
         if (pubkeys is not { Length: > 0 }) return false;

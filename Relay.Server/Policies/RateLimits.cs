@@ -41,8 +41,8 @@ internal sealed class RateLimits : IDisposable
     {
         if (_o.EventsPerSecondPerIp <= 0 || AnyExempt(session)) return null;
         if (!Bucket(_eventsByIp, session.Address, _o.EventsPerSecondPerIp).TryTake(Environment.TickCount64))
-            return Limited(session, "rate-limited: too many events from your address, slow down");
-        session.RateLimitedStreak = 0;
+            return Limited(ref session.RateLimitedStreak, session, "rate-limited: too many events from your address, slow down");
+        Volatile.Write(ref session.RateLimitedStreak, 0);
         return null;
     };
 
@@ -55,7 +55,8 @@ internal sealed class RateLimits : IDisposable
         var pubkey = e.PubkeyKey;
         if (_exempt(pubkey) || (e.Kind == Kinds.Contacts && _trusted(pubkey))) return null;
         if (!Bucket(_eventsByPubkey, pubkey, _o.EventsPerSecondPerPubkey).TryTake(Environment.TickCount64))
-            return Limited(session, "rate-limited: too many events from this pubkey, slow down");
+            return Limited(ref session.AuthorLimitedStreak, session, "rate-limited: too many events from this pubkey, slow down");
+        Volatile.Write(ref session.AuthorLimitedStreak, 0);
         return null;
     };
 
@@ -69,12 +70,12 @@ internal sealed class RateLimits : IDisposable
         if ((_o.ReqsPerSecondPerIp <= 0 && _o.ReqsPerSecondPerPubkey <= 0) || AnyExempt(session)) return null;
         var now = Environment.TickCount64;
         if (_o.ReqsPerSecondPerIp > 0 && !Bucket(_reqsByIp, session.Address, _o.ReqsPerSecondPerIp).TryTake(now))
-            return Limited(session, "rate-limited: too many subscriptions from your address, slow down");
+            return Limited(ref session.RateLimitedStreak, session, "rate-limited: too many subscriptions from your address, slow down");
         if (_o.ReqsPerSecondPerPubkey > 0)
             foreach (var k in session.Authenticated)
                 if (!Bucket(_reqsByPubkey, k, _o.ReqsPerSecondPerPubkey).TryTake(now))
-                    return Limited(session, "rate-limited: too many subscriptions from this pubkey, slow down");
-        session.RateLimitedStreak = 0;
+                    return Limited(ref session.RateLimitedStreak, session, "rate-limited: too many subscriptions from this pubkey, slow down");
+        Volatile.Write(ref session.RateLimitedStreak, 0);
         return null;
     };
 
@@ -84,9 +85,9 @@ internal sealed class RateLimits : IDisposable
         return false;
     }
 
-    private string Limited(ConnectionSession session, string message)
+    private string Limited(ref int streak, ConnectionSession session, string message)
     {
-        if (++session.RateLimitedStreak >= _o.RateLimitCloseAfter) session.CloseReason ??= CloseReason;
+        if (Interlocked.Increment(ref streak) >= _o.RateLimitCloseAfter) session.CloseReason ??= CloseReason;
         return message;
     }
 

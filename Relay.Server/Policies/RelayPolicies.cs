@@ -25,7 +25,7 @@ internal sealed class RelayPolicies : IDisposable
     {
         Key32? admin = o.AdminPubkey is { } a ? Key32.Parse(a) : null;
         var rates = new RateLimits(o, k => k == admin || (o.RateLimitExemptWot && wot is not null && wot.IsTrusted(k)),
-            wot is null ? null : wot.IsTrusted);
+            wot is null ? null : k => wot.Graph.IsInner(k));   // only inner pubkeys' lists shape the graph
         var perAddress = new ConnectionsPerAddress(o.MaxConnectionsPerIp);
         var privateKinds = new PrivateKinds(o.PrivateKinds);
 

@@ -23,8 +23,9 @@ internal sealed class WebOfTrust : IAsyncDisposable
     // here, and dropping one would silently leave the set wrong until the next refresh.
     private readonly Channel<ListChange?> _inbox = Channel.CreateUnbounded<ListChange?>(new UnboundedChannelOptions { SingleReader = true });
 
-    /// A contact list that changed (null: refresh from the seeds and rebuild).
-    private sealed record ListChange(Key32 Author, Key32[] Follows, long CreatedAt);
+    /// A contact list that changed (null: refresh from the seeds and rebuild). Recheck: the author
+    /// deleted events by id, perhaps its list; what the database still holds decides.
+    private sealed record ListChange(Key32 Author, Key32[] Follows, long CreatedAt, bool Recheck = false);
     private readonly CancellationTokenSource _stop = new();
     private readonly SeedRelays? _seeds;
     private readonly FollowListLoader _load;
@@ -71,6 +72,8 @@ internal sealed class WebOfTrust : IAsyncDisposable
         else if ((e.Kind == Kinds.Deletion && DeletionRequests.Addresses(e).Any(a => a.Kind == Kinds.Contacts))
                  || (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, _options.RelayUrl)))
             _inbox.Writer.TryWrite(new ListChange(e.PubkeyKey, [], e.CreatedAt));
+        else if (e.Kind == Kinds.Deletion && DeletionRequests.EventIds(e).Any())
+            _inbox.Writer.TryWrite(new ListChange(e.PubkeyKey, [], e.CreatedAt, Recheck: true));
     }
 
     // NIP-62: a request to vanish from this relay is followed whatever the author's status.
@@ -93,6 +96,7 @@ internal sealed class WebOfTrust : IAsyncDisposable
                 try
                 {
                     if (e is null) { await RefreshAsync(); continue; }
+                    if (e.Recheck && (await _load([e.Author])).ContainsKey(e.Author)) continue;   // its list is still stored
                     await Graph.UpdateAsync(e.Author, e.Follows, e.CreatedAt);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !_stop.IsCancellationRequested)

@@ -18,7 +18,15 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     RelayOptions options, RelayMetrics metrics, RelayLog log)
 {
     private readonly QuerySlots _queries = new(options.MaxConcurrentQueries);
-    private readonly HeldAnswers _held = new((long)options.StoredAnswerMemoryMb * 1024 * 1024);
+    private readonly HeldAnswers _held = NewHeldAnswers(options, metrics);
+
+    private static HeldAnswers NewHeldAnswers(RelayOptions options, RelayMetrics metrics)
+    {
+        var held = new HeldAnswers((long)options.StoredAnswerMemoryMb * 1024 * 1024);
+        metrics.AddGauge("relay_stored_answers_held_bytes", "Stored answers held for clients not reading them yet",
+            () => [("", held.Held)]);
+        return held;
+    }
 
     /// Asks for more than one filter's worth of events in all (see QuerySlots).
     private bool IsHeavy(NostrFilter[] filters)
@@ -136,7 +144,8 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         try
         {
             using (await _queries.EnterAsync(heavy: false, conn.Aborted))
-                conn.Send(Replies.Count(subIdJson, await EventQuery.CountAsync(db, filters, Now(), conn.Aborted)));
+                conn.Send(Replies.Count(subIdJson, await EventQuery.CountAsync(db, filters, Now(), conn.Aborted,
+                    policies.Private.HiddenFromCount(filters, conn.Session))));
         }
         catch (OperationCanceledException) { }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)

@@ -74,12 +74,16 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
                 _spare = null;
                 try
                 {
-                    using var waiting = listen.Accept();   // the descriptor just freed
+                    // The client whose accept failed is still waiting: take it with the freed
+                    // descriptor (briefly, in case another thread took the descriptor first).
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                    using var waiting = await listen.AcceptAsync(cts.Token);
                     ctx.Metrics.ConnectionsRefused.Increment();
                     waiting.Send(HttpResponses.Text(503, "Service Unavailable", "too many open files\n", "Retry-After: 10\r\n"));
                 }
-                catch (SocketException) { }
-                _spare = OpenSpare();
+                catch (Exception x) when (x is SocketException or OperationCanceledException) { }
+                catch (ObjectDisposedException) { return; }   // stopping
+                if (!_stopping) _spare = OpenSpare();
                 continue;
             }
             catch (SocketException e)
@@ -96,6 +100,7 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
                 }
                 backOff = Math.Min(1000, Math.Max(10, backOff * 2));
                 await Task.Delay(backOff);
+                if (_spare is null && !_stopping) _spare = OpenSpare();   // taken back once descriptors free up
                 continue;
             }
             client.NoDelay = true;
@@ -120,8 +125,11 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
         }
     }
 
+    private volatile bool _stopping;
+
     public async Task StopAsync()
     {
+        _stopping = true;
         _spare?.Dispose();
         _socket?.Dispose();
         if (_loop is not null) await _loop;

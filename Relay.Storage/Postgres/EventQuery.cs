@@ -35,7 +35,9 @@ public static class EventQuery
     }
 
     /// NIP-45 COUNT: how many stored events match any of the filters, without limits.
-    public static NpgsqlCommand BuildCount(IReadOnlyList<NostrFilter> filters, long now)
+    /// <paramref name="hiddenKinds"/>: kinds a filter that names none must not count (private
+    /// kinds the client may not see; a count can't be filtered event by event).
+    public static NpgsqlCommand BuildCount(IReadOnlyList<NostrFilter> filters, long now, int[]? hiddenKinds = null)
     {
         var cmd = new NpgsqlCommand();
         var sql = new StringBuilder();
@@ -43,15 +45,18 @@ public static class EventQuery
         {
             if (sql.Length > 0) sql.Append(" UNION ");
             AppendFilter(sql, cmd, f, limit: null, now, FilterSelect.IdOnly);
+            if (f.Kinds is null && hiddenKinds is { Length: > 0 })
+                sql.Append(" AND e.kind <> ALL(").Append(Param(cmd, hiddenKinds, NpgsqlDbType.Array | NpgsqlDbType.Integer)).Append(')');
         }
         cmd.CommandText = sql.Length == 0 ? "SELECT 0::bigint" : $"SELECT count(*) FROM ({sql}) q";
         return cmd;
     }
 
     /// Counts stored events matching any filter (NIP-45).
-    public static async Task<long> CountAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, long now, CancellationToken ct)
+    public static async Task<long> CountAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, long now, CancellationToken ct,
+        int[]? hiddenKinds = null)
     {
-        await using var cmd = BuildCount(filters, now);
+        await using var cmd = BuildCount(filters, now, hiddenKinds);
         await using var conn = await db.OpenConnectionAsync(ct);
         cmd.Connection = conn;
         return (long)(await cmd.ExecuteScalarAsync(ct))!;

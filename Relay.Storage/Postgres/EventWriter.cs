@@ -66,7 +66,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
     private static string Insert(string events, string tags) => $"""
         WITH blocked AS (
             SELECT s.id FROM {events}
-            WHERE EXISTS (SELECT 1 FROM deleted_events d WHERE d.event_id = s.id AND d.pubkey = s.pubkey)
+            WHERE (s.kind NOT IN (5, 62) AND EXISTS (SELECT 1 FROM deleted_events d WHERE d.event_id = s.id AND d.pubkey = s.pubkey))
                OR (s.kind <> 62 AND EXISTS (SELECT 1 FROM vanished v WHERE v.pubkey = s.pubkey AND v.until >= s.created_at))
                OR (s.d_tag IS NOT NULL AND EXISTS (SELECT 1 FROM deleted_addresses a
                    WHERE a.pubkey = s.pubkey AND a.kind = s.kind AND a.d_tag = s.d_tag AND a.until >= s.created_at))),

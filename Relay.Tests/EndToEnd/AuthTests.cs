@@ -151,6 +151,11 @@ public sealed class AuthTests
         Assert.StartsWith("restricted:", (await eveClient.ReadUntilAsync("CLOSED", "c"))[2].GetString());
         await bobClient.SendAsync($$"""["COUNT","c",{"kinds":[4],"#p":["{{bob.Pubkey}}"]}]""");
         Assert.Equal(1, (await bobClient.ReadUntilAsync("COUNT", "c"))[2].GetProperty("count").GetInt32());
+        // Naming no kinds hides nothing… except the private ones, for others.
+        await eveClient.SendAsync($$"""["COUNT","c2",{"authors":["{{alice.Pubkey}}"],"#p":["{{bob.Pubkey}}"]}]""");
+        Assert.Equal(0, (await eveClient.ReadUntilAsync("COUNT", "c2"))[2].GetProperty("count").GetInt32());
+        await bobClient.SendAsync($$"""["COUNT","c2",{"authors":["{{alice.Pubkey}}"],"#p":["{{bob.Pubkey}}"]}]""");
+        Assert.Equal(1, (await bobClient.ReadUntilAsync("COUNT", "c2"))[2].GetProperty("count").GetInt32());
 
         // A filter that does not name the kind still never leaks it to others.
         Assert.Empty(await eveClient.QueryIdsAsync("all", $$"""{"authors":["{{alice.Pubkey}}"]}"""));

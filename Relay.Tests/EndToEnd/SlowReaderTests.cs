@@ -25,7 +25,9 @@ public sealed class SlowReaderTests
         {
             MaxConcurrentQueries = 1,
             MaxSendQueueBytes = 256 * 1024,
-            StalledReaderTimeout = TimeSpan.FromMilliseconds(500),
+            // Long enough that the stalled reader is surely still open when the other answer
+            // comes (before the fix, that answer waited for this timeout).
+            StalledReaderTimeout = TimeSpan.FromSeconds(4),
         });
         using var signer = await StoreLargeAnswerAsync(relay);
 
@@ -43,7 +45,7 @@ public sealed class SlowReaderTests
         Assert.Equal(0, relay.Host.Metrics.SlowReadersClosed.Value);
 
         // The reader that took nothing is still closed, once it has stalled for the timeout.
-        for (var i = 0; i < 100 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(50);
+        for (var i = 0; i < 200 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(50);
         Assert.Equal(1, relay.Host.Metrics.SlowReadersClosed.Value);
     }
 
@@ -59,8 +61,10 @@ public sealed class SlowReaderTests
         for (var i = 0; i < 100 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(20);
         Assert.Equal(1, relay.Host.Metrics.SlowReadersClosed.Value);
 
-        // What it held was given back: a reading client's answer of 640 KB, most of it held for a
-        // moment (the queue takes 128 KiB at a time here), fits the 1 MiB again.
+        // What it held is given back (/metrics says so), and a reading client's answer of 640 KB,
+        // most of it held for a moment (the queue takes 128 KiB at a time here), fits the 1 MiB again.
+        for (var i = 0; i < 100 && !relay.Host.Metrics.Render(0).Contains("relay_stored_answers_held_bytes 0\n"); i++) await Task.Delay(20);
+        Assert.Contains("relay_stored_answers_held_bytes 0\n", relay.Host.Metrics.Render(0));
         await using var client = await relay.ConnectAsync();
         Assert.Equal(40, (await client.QueryAsync("some", $"{{\"authors\":[\"{signer.Pubkey}\"],\"limit\":40}}")).Count);
     }

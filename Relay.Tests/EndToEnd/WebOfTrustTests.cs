@@ -109,10 +109,16 @@ public sealed class WebOfTrustTests
         await client.PublishAcceptedAsync(chain.P[0].Sign(3, "", [["p", chain.P[1].Pubkey]], Now - 20));
         await WaitUntilAsync(() => wot.IsTrusted(chain.P[1].PubkeyKeyOf()), "p2 trusted through p1");
 
-        // p1 deletes its contact list (NIP-09 `a`): p2 loses the only voucher it had.
+        // p1 deletes its contact list (NIP-09, here by `a`; by `e` below): p2 loses the only voucher it had.
         await client.PublishAcceptedAsync(chain.P[0].Sign(5, "", [["a", $"3:{chain.P[0].Pubkey}:"]], Now - 10));
         await WaitUntilAsync(() => !wot.IsTrusted(chain.P[1].PubkeyKeyOf()), "p2 untrusted once p1's list is deleted");
         Assert.True(wot.IsTrusted(chain.P[0].PubkeyKeyOf()));
+
+        var again = chain.P[0].Sign(3, "", [["p", chain.P[2].Pubkey]], Now - 5);
+        await client.PublishAcceptedAsync(again);
+        await WaitUntilAsync(() => wot.IsTrusted(chain.P[2].PubkeyKeyOf()), "p3 trusted through p1's new list");
+        await client.PublishAcceptedAsync(chain.P[0].Sign(5, "", [["e", RelayClientExtensions.IdOf(again)]], Now - 1));
+        await WaitUntilAsync(() => !wot.IsTrusted(chain.P[2].PubkeyKeyOf()), "p3 untrusted once p1's list is deleted by id");
     }
 
     [Fact]
