@@ -22,5 +22,5 @@ ENV RELAY_HOST=0.0.0.0 \
 USER $APP_UID
 EXPOSE 8008
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["/app/relay", "health"]
+    CMD ["/app/relay", "healthcheck"]
 ENTRYPOINT ["/app/relay"]

@@ -12,7 +12,9 @@ internal static class OptionsLoader
         relay: a Nostr relay (NIP-01, NIP-11) on PostgreSQL.
 
         Usage: relay [serve] [--flag value ...]      run the relay
-               relay health [--port N]               exit 0 if GET /health answers 200 (Docker HEALTHCHECK)
+               relay migrate                         apply the database migrations and exit
+               relay healthcheck [--port N]          exit 0 if GET /health answers 200 (Docker HEALTHCHECK; alias: health)
+               relay --version
                relay --help
 
         Settings (environment variable, or --flag):

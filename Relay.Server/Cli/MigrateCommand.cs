@@ -1,0 +1,37 @@
+using Npgsql;
+using Relay.Server.Configuration;
+using Relay.Storage.Postgres;
+
+namespace Relay.Server.Cli;
+
+/// `relay migrate`: applies the database migrations the binary carries and exits (for an upgrade
+/// step before the new relays start, or to check a database URL).
+internal static class MigrateCommand
+{
+    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors)
+    {
+        RelayOptions options;
+        try
+        {
+            options = OptionsLoader.Load(env, args);
+        }
+        catch (OptionsException e)
+        {
+            errors.WriteLine($"relay: {e.Message}");
+            return 2;
+        }
+        var builder = new NpgsqlSlimDataSourceBuilder(DatabaseUrl.Parse(options.DatabaseUrl).ConnectionString);
+        await using var db = builder.Build();
+        try
+        {
+            var applied = await Migrator.ApplyAsync(db, name => output.WriteLine($"applying {name}"));
+            output.WriteLine(applied == 0 ? "the database is up to date" : $"applied {applied} migration(s)");
+            return 0;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            errors.WriteLine($"relay: cannot migrate: {e.Message}");
+            return 1;
+        }
+    }
+}
