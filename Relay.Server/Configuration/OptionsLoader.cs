@@ -13,6 +13,7 @@ internal static class OptionsLoader
 
         Usage: relay [serve] [--flag value ...]      run the relay
                relay migrate                         apply the database migrations and exit
+               relay stats                           events by kind, oldest/newest, table and index sizes
                relay healthcheck [--port N]          exit 0 if GET /health answers 200 (Docker HEALTHCHECK; alias: health)
                relay --version
                relay --help

@@ -38,6 +38,23 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Stats_shows_events_by_kind_the_time_span_and_table_sizes()
+    {
+        await using var relay = await TestRelay.StartAsync();
+        await using var client = await relay.ConnectAsync();
+        using var s = Relay.Storage.Model.EventSigner.Random();
+        await client.PublishAcceptedAsync(s.Sign(1, "a", createdAt: 1_700_000_000), s.Sign(1, "b", createdAt: 1_700_000_100), s.Sign(7, "+", createdAt: 1_700_000_200));
+
+        var output = new StringWriter();
+        Assert.Equal(0, await StatsCommand.RunAsync(new Dictionary<string, string> { ["DATABASE_URL"] = relay.Database.Url }, [], output, TextWriter.Null));
+        var text = output.ToString();
+        Assert.Contains("events: 3", text);
+        Assert.Contains("oldest: 2023-11-14 22:13:20Z", text);
+        Assert.Matches(@"\n1\s+2\n7\s+1\n", text.Replace("\r", ""));
+        Assert.Contains("events_pkey", text);
+    }
+
+    [Fact]
     public async Task Migrate_without_a_database_or_with_a_bad_setting_says_what_is_wrong()
     {
         var errors = new StringWriter();
