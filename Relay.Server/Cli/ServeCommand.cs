@@ -10,16 +10,7 @@ internal static class ServeCommand
 {
     public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args)
     {
-        RelayOptions options;
-        try
-        {
-            options = OptionsLoader.Load(env, args);
-        }
-        catch (OptionsException e)
-        {
-            Console.Error.WriteLine($"relay: {e.Message}");
-            return 2;
-        }
+        if (!CommandOptions.TryLoad(env, args, Console.Error, out var options)) return 2;
 
         using var loggers = LoggerFactory.Create(b => b
             .SetMinimumLevel(env.TryGetValue("LOG_LEVEL", out var l) && Enum.TryParse<LogLevel>(l, true, out var level) ? level : LogLevel.Information)

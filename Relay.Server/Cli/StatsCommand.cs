@@ -1,5 +1,4 @@
 using Npgsql;
-using Relay.Server.Configuration;
 using Relay.Storage.Postgres;
 
 namespace Relay.Server.Cli;
@@ -10,17 +9,8 @@ internal static class StatsCommand
 {
     public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors)
     {
-        RelayOptions options;
-        try
-        {
-            options = OptionsLoader.Load(env, args);
-        }
-        catch (OptionsException e)
-        {
-            errors.WriteLine($"relay: {e.Message}");
-            return 2;
-        }
-        await using var db = new NpgsqlSlimDataSourceBuilder(DatabaseUrl.Parse(options.DatabaseUrl).ConnectionString).Build();
+        if (!CommandOptions.TryLoad(env, args, errors, out var options)) return 2;
+        await using var db = CommandOptions.OpenDatabase(options);
         try
         {
             await using (var cmd = db.CreateCommand("SELECT count(*), min(created_at), max(created_at) FROM events"))

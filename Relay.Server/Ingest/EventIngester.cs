@@ -43,8 +43,7 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
                 stored = await current.Task.WaitAsync(source.Aborted);
             }
             if (!stored) continue;
-            metrics.EventsDuplicate.Increment();
-            source.Answer(e.Id, true, DuplicateMessage);
+            AnswerDuplicate(source, e.Id);
             return;
         }
         var job = new IngestJob(source, e);
@@ -77,9 +76,8 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
                 job.Source.Answer(id, true, "");
                 break;
             case EventOutcome.Duplicate:
-                metrics.EventsDuplicate.Increment();
                 Done(id, stored: true);
-                job.Source.Answer(id, true, DuplicateMessage);
+                AnswerDuplicate(job.Source, id);
                 break;
             case EventOutcome.Ephemeral:
                 metrics.EventsEphemeral.Increment();
@@ -92,6 +90,12 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
                 job.Source.Answer(id, false, message);
                 break;
         }
+    }
+
+    private void AnswerDuplicate(IEventSource source, string id)
+    {
+        metrics.EventsDuplicate.Increment();
+        source.Answer(id, true, DuplicateMessage);
     }
 
     /// <paramref name="stored"/> means the event is in the database (new or duplicate).

@@ -29,7 +29,7 @@ internal sealed class PrivateKinds(int[] kinds)
         {
             if (f.Kinds is not { } ks || !ks.Any(IsPrivate)) continue;
             if (!session.IsAuthenticated) return "auth-required: counts of private kinds are for their authenticated author or recipient";
-            if (!AllOwn(f.Authors, session) && !AllOwn(f.Tags.FirstOrDefault(t => t.Name == 'p').Values, session))
+            if (!IsOwn(f, session))
                 return "restricted: counts of private kinds only over your own authors or #p";
         }
         return null;
@@ -40,10 +40,15 @@ internal sealed class PrivateKinds(int[] kinds)
     public int[]? HiddenFromCount(NostrFilter[] filters, ConnectionSession session)
     {
         foreach (var f in filters)
-            if (f.Kinds is null && !AllOwn(f.Authors, session) && !AllOwn(f.Tags.FirstOrDefault(t => t.Name == 'p').Values, session))
+            if (f.Kinds is null && !IsOwn(f, session))
                 return kinds;
         return null;
     }
+
+    /// The filter asks only about the client's own events: its authors, or its `#p`, are all
+    /// pubkeys the client authenticated as.
+    private static bool IsOwn(NostrFilter f, ConnectionSession session) =>
+        AllOwn(f.Authors, session) || AllOwn(f.Tags.FirstOrDefault(t => t.Name == 'p').Values, session);
 
     private static bool AllOwn(string[]? pubkeys, ConnectionSession session)
     {

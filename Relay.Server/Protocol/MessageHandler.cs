@@ -49,6 +49,6 @@ internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Au
         var error = rates.AllowAuth(conn.Session) ? auth.Check(e, conn.Session, DateTimeOffset.UtcNow.ToUnixTimeSeconds())
             : "rate-limited: too many messages from your address, slow down";
         if (error is null) conn.Session.Authenticate(e.PubkeyKey);
-        conn.Send(Replies.Ok(e.Id, error is null, error ?? ""));
+        conn.Answer(e.Id, error is null, error ?? "");
     }
 }
