@@ -102,8 +102,9 @@ internal sealed class RelayHost : IAsyncDisposable
         }
     }
 
-    /// Checks libsecp256k1, migrates the database, starts every stage and listens.
-    public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory loggers, CancellationToken ct = default)
+    /// Checks libsecp256k1, migrates the database, starts every stage and listens (`relay import`
+    /// runs the same stages without listening: <paramref name="listen"/> false).
+    public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory loggers, CancellationToken ct = default, bool listen = true)
     {
         if (SignatureVerifier.CheckLibrary() is { } problem) throw new InvalidOperationException(problem);
 
@@ -155,6 +156,7 @@ internal sealed class RelayHost : IAsyncDisposable
             host._purger.Start();
             foreach (var b in host._batchers) b.Start();
             host._verifier.Start();
+            if (!listen) return host;
             try
             {
                 host._listener.Start(options.Host, options.Port);

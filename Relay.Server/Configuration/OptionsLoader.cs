@@ -14,6 +14,10 @@ internal static class OptionsLoader
         Usage: relay [serve] [--flag value ...]      run the relay
                relay migrate                         apply the database migrations and exit
                relay stats                           events by kind, oldest/newest, table and index sizes
+               relay import [--no-verify] [FILE|-]   store JSONL events (strfry/nostr-rs-relay export) through the
+                                                     relay's checks; progress and refused lines on stderr
+               relay export [--filter JSON] [--since T] [--until T] [--oldest-first] [FILE|-]
+                                                     stored events as JSONL, newest first
                relay healthcheck [--port N]          exit 0 if GET /health answers 200 (Docker HEALTHCHECK; alias: health)
                relay --version
                relay --help

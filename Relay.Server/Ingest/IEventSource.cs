@@ -13,4 +13,8 @@ internal interface IEventSource
 
     /// The event's fate, as NIP-01's OK: accepted or not, and a message with its prefix.
     void Answer(string eventId, bool accepted, string message);
+
+    /// `relay import --no-verify`: the operator vouches for a dump's signatures, so the verifier
+    /// skips the BIP-340 check (ids are still recomputed by the parser).
+    bool SignaturesTrusted => false;
 }

@@ -62,6 +62,21 @@ public static class EventQuery
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
+    /// `relay export`: every stored event matching one filter, newest (or oldest) first, with the
+    /// filter's limit if it has one. Meant for a server-side cursor, which the caller reads in pages.
+    public static NpgsqlCommand BuildExport(NostrFilter f, bool oldestFirst, long now)
+    {
+        var cmd = new NpgsqlCommand();
+        if (f.MatchesNothing) { cmd.CommandText = "SELECT NULL::bytea WHERE false"; return cmd; }
+        var sql = new StringBuilder();
+        AppendFilter(sql, cmd, f, limit: null, now, FilterSelect.Raw);
+        var order = oldestFirst ? "ASC" : "DESC";
+        sql.Append(f.Tags.Length > 0 ? $" ORDER BY t.created_at {order}, t.event_id ASC" : $" ORDER BY e.created_at {order}, e.id ASC");
+        if (f.Limit is { } n) sql.Append(" LIMIT ").Append(n);
+        cmd.CommandText = sql.ToString();
+        return cmd;
+    }
+
     private enum FilterSelect : byte { Raw, IdCreatedAtRaw, IdOnly }
 
     /// One filter's sub-select. A filter with a tag condition is driven by the tag index in

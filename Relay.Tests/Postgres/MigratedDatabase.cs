@@ -13,6 +13,7 @@ internal sealed class MigratedDatabase : IAsyncDisposable
     private readonly TestDatabase _db;
 
     public NpgsqlDataSource DataSource { get; }
+    public string Url => _db.Url;
 
     private MigratedDatabase(TestDatabase db, NpgsqlDataSource ds)
     {

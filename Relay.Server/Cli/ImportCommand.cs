@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Relay.Server.Configuration;
+using Relay.Server.Ingest;
+using Relay.Server.Policies;
+using Relay.Server.Protocol;
+using Relay.Storage.Model;
+
+namespace Relay.Server.Cli;
+
+/// `relay import [--no-verify] [FILE|-]`: JSONL events (strfry's and nostr-rs-relay's export
+/// format; `["EVENT",{…}]` lines too) through the socket's own path: write policies, dedupe,
+/// signature checks, batched COPY writes, replaceable and deletion rules. A bad line is counted
+/// and reported with its line number and never stops the import.
+internal static class ImportCommand
+{
+    /// Refusals printed with their line numbers; past this only counted.
+    private const int MaxReported = 100;
+
+    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, Stream stdin, TextWriter errors,
+        CancellationToken ct = default)
+    {
+        CommandArgs parts;
+        try { parts = CommandArgs.Split(args, ["--no-verify"], []); }
+        catch (OptionsException e) { errors.WriteLine($"relay: {e.Message}"); return 2; }
+        if (!CommandOptions.TryLoad(env, parts.Settings, errors, out var options)) return 2;
+        if (parts.Positional.Count > 1) { errors.WriteLine("relay: import takes one FILE (or - for standard input)"); return 2; }
+        var path = parts.Positional.Count == 1 ? parts.Positional[0] : "-";
+
+        Stream input;
+        try { input = path == "-" ? stdin : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { errors.WriteLine($"relay: cannot read {path}: {e.Message}"); return 2; }
+
+        // An import is the operator's own: no rate limits, no live fan-out to other processes, no
+        // seed-relay fetches; every other policy applies as configured.
+        options = options with
+        {
+            RedisUrl = null, EventsPerSecondPerIp = 0, EventsPerSecondPerPubkey = 0, ReqsPerSecondPerIp = 0, ReqsPerSecondPerPubkey = 0,
+            WotSeedRelays = [],
+        };
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)
+            .AddSimpleConsole(o => { o.SingleLine = true; }));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+
+        RelayHost host;
+        try { host = await RelayHost.StartAsync(options, loggers, stop.Token, listen: false); }
+        catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException or ArgumentException or FormatException)
+        {
+            errors.WriteLine($"relay: cannot start: {e.Message}");
+            await input.DisposeAsync();
+            return 1;
+        }
+
+        var import = new Import(errors, parts.Switches.Contains("--no-verify"), options.VerifyWorkers, stop.Token);
+        var length = input.CanSeek ? input.Length : 0;
+        using var progress = new Timer(_ => import.Progress(input.CanSeek ? input.Position : 0, length), null, 1000, 1000);
+        try
+        {
+            await import.ReadAsync(input, host.Ingester);
+        }
+        catch (OperationCanceledException)
+        {
+            errors.WriteLine("import: interrupted; waiting for the events already read");
+        }
+        finally
+        {
+            await input.DisposeAsync();
+        }
+        await import.AllAnsweredAsync();
+        await progress.DisposeAsync();
+        await host.StopAsync();
+        import.Summary();
+        return import.Failed > 0 ? 1 : 0;
+    }
+
+    /// One import's lines and counts; each read line becomes an <see cref="ImportedLine"/> whose
+    /// answer lands here.
+    private sealed class Import(TextWriter errors, bool trusted, int workers, CancellationToken aborted)
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly ClientMessageParser _messages = new(int.MaxValue, 1);
+        // One session per verifier worker, taking the lines in runs of 64: verification and its
+        // batched duplicate look-up spread over every core, as many clients' events do.
+        private readonly ConnectionSession[] _sessions = Enumerable.Range(0, workers).Select(_ => ConnectionSession.Internal()).ToArray();
+        private readonly TaskCompletionSource _allAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _lines, _submitted, _answered, _stored, _duplicate, _refused, _unreadable, _failed, _reported, _lastLines;
+        private long _lastTicks;
+        private volatile bool _inputDone;
+
+        public long Failed => Interlocked.Read(ref _failed);
+        public bool Trusted => trusted;
+        public CancellationToken Aborted => aborted;
+
+        public async Task ReadAsync(Stream input, EventIngester ingester)
+        {
+            try
+            {
+                using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, 1 << 16, leaveOpen: true);
+                while (await reader.ReadLineAsync(aborted) is { } line)
+                {
+                    var number = Interlocked.Increment(ref _lines);
+                    if (string.IsNullOrWhiteSpace(line)) continue;
+                    var e = Parse(Encoding.UTF8.GetBytes(line), out var error);
+                    if (e is null)
+                    {
+                        Interlocked.Increment(ref _unreadable);
+                        Report(number, error!);
+                        continue;
+                    }
+                    Interlocked.Increment(ref _submitted);
+                    try { await ingester.SubmitAsync(new ImportedLine(this, number, _sessions[number / 64 % _sessions.Length]), e); }
+                    catch (OperationCanceledException)
+                    {
+                        Interlocked.Decrement(ref _submitted);   // interrupted before it was queued: no answer will come
+                        throw;
+                    }
+                }
+            }
+            finally
+            {
+                _inputDone = true;
+                CheckDone();
+            }
+        }
+
+        /// A line is an event object, or an EVENT message holding one.
+        private NostrEvent? Parse(byte[] json, out string? error)
+        {
+            var first = json.AsSpan().TrimStart(" \t\r"u8);
+            if (first.Length > 0 && first[0] == (byte)'[')
+            {
+                var msg = _messages.Parse(json);
+                error = msg is { IsValid: true, Type: ClientMessageType.Event } ? null : msg.Error ?? "invalid: not an EVENT message";
+                return error is null ? msg.Event : null;
+            }
+            var e = EventParser.TryParse(json, out var why);
+            error = e is null ? "invalid: " + why : null;
+            return e;
+        }
+
+        public void Answered(long line, bool accepted, string message)
+        {
+            if (accepted) Interlocked.Increment(ref message.Length == 0 ? ref _stored : ref _duplicate);
+            else
+            {
+                Interlocked.Increment(ref message.StartsWith("error:", StringComparison.Ordinal) ? ref _failed : ref _refused);
+                Report(line, message);
+            }
+            Interlocked.Increment(ref _answered);
+            CheckDone();
+        }
+
+        private void CheckDone()
+        {
+            if (_inputDone && Interlocked.Read(ref _answered) == Interlocked.Read(ref _submitted)) _allAnswered.TrySetResult();
+        }
+
+        public Task AllAnsweredAsync() => _allAnswered.Task;
+
+        private void Report(long line, string message)
+        {
+            var n = Interlocked.Increment(ref _reported);
+            if (n <= MaxReported) lock (errors) errors.WriteLine($"line {line}: {message}");
+            else if (n == MaxReported + 1) lock (errors) errors.WriteLine($"(more refused lines are counted, not shown)");
+        }
+
+        /// A line a second: rate, counts and, for a file, the part read and the time left.
+        public void Progress(long position, long length)
+        {
+            var now = _clock.ElapsedTicks;
+            var lines = Interlocked.Read(ref _lines);
+            var rate = (lines - _lastLines) / ((now - _lastTicks) / (double)Stopwatch.Frequency);
+            (_lastLines, _lastTicks) = (lines, now);
+            var part = "";
+            if (length > 0 && position > 0)
+            {
+                var eta = _clock.Elapsed.TotalSeconds * (length - position) / position;
+                part = $", {100.0 * position / length:F0}% read, about {TimeSpan.FromSeconds(Math.Ceiling(eta)):c} left";
+            }
+            lock (errors) errors.WriteLine($"import: {Counts()}, {rate:N0} lines/s{part}");
+        }
+
+        private string Counts() =>
+            $"{Interlocked.Read(ref _lines)} lines: {Interlocked.Read(ref _stored)} stored, {Interlocked.Read(ref _duplicate)} duplicate, " +
+            $"{Interlocked.Read(ref _refused)} refused, {Interlocked.Read(ref _unreadable)} unreadable, {Interlocked.Read(ref _failed)} failed";
+
+        public void Summary()
+        {
+            var seconds = _clock.Elapsed.TotalSeconds;
+            lock (errors)
+            {
+                errors.WriteLine($"import: done in {seconds:F1} s: {Counts()} ({Interlocked.Read(ref _lines) / Math.Max(seconds, 0.001):N0} lines/s)");
+                if (Failed > 0) errors.WriteLine("import: some events could not be stored (database errors above); run the import again, stored events count as duplicates");
+            }
+        }
+    }
+
+    /// The source of one line's event: its answer is counted, and reported with the line number.
+    private sealed class ImportedLine(Import import, long line, ConnectionSession session) : IEventSource
+    {
+        public ConnectionSession Session => session;
+        public CancellationToken Aborted => import.Aborted;
+        public bool SignaturesTrusted => import.Trusted;
+        public void Answer(string eventId, bool accepted, string message) => import.Answered(line, accepted, message);
+    }
+}
