@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# Native AOT build. sdk:10.0 and runtime-deps:10.0 are both Ubuntu 24.04, so the binary's
-# glibc requirements match the runtime image.
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# Native AOT build. Both stages are Debian 13 (trixie), so the binary's glibc requirements match
+# the runtime image, and scripts/image-smoke can rebuild the runtime stage's file system with
+# debootstrap and run the relay in it without a Docker engine (part of scripts/test).
+FROM mcr.microsoft.com/dotnet/sdk:10.0-trixie-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends clang zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -12,7 +13,7 @@ RUN dotnet publish Relay.Server/Relay.Server.csproj -c Release -r linux-x64 -o /
  && test -f /app/libsecp256k1.so \
  && rm -f /app/*.dbg /app/*.pdb
 
-FROM mcr.microsoft.com/dotnet/runtime-deps:10.0 AS runtime
+FROM mcr.microsoft.com/dotnet/runtime-deps:10.0-trixie-slim AS runtime
 WORKDIR /app
 # The relay binary and libsecp256k1.so (loaded from beside the binary).
 COPY --from=build /app/ /app/

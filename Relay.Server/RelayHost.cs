@@ -66,13 +66,17 @@ internal sealed class RelayHost : IAsyncDisposable
         _verifyQueues = new VerifyQueues(options.VerifyWorkers, Math.Max(1024, 16_384 / options.VerifyWorkers));
         _writeQueues = new WriteQueues(options.WriteConnections, Math.Max(4 * options.WriteBatchSize, 1024));
         var ingester = Ingester = new EventIngester(policies.Write, _verifyQueues, recent, Metrics);
-        _verifier = new SignatureVerifier(_verifyQueues, _writeQueues, _publisher, ingester, policies.WriteVerified, _log, StoredIdsAsync);
+        _verifier = new SignatureVerifier(_verifyQueues, _writeQueues, _publisher, ingester, policies.WriteVerified, _log, Metrics, StoredIdsAsync);
         _purger = new ExpiredEventPurger(db, _log, TimeSpan.FromMinutes(1));
         // Several writer loops, each with its own connection, let PostgreSQL use more than one core
         // and overlap one batch's commit with the next batch's inserts.
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, Metrics, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
+        Metrics.AddGauge("relay.connections", "Open connections", () => _connections.Count);
+        Metrics.AddGauge("relay.subscriptions", "Open subscriptions (REQs awaiting live events)", () => Subscriptions.Count);
+        Metrics.AddGauge("relay.verify.queue", "Events waiting for signature verification", () => _verifyQueues.Depth);
+        Metrics.AddGauge("relay.write.queue", "Verified events waiting to be written", () => _writeQueues.Depth);
         var reqs = new ReqHandler(db, Subscriptions, policies, options, Metrics, _log);
         _listener = new Listener(new ConnectionContext
         {
@@ -82,7 +86,7 @@ internal sealed class RelayHost : IAsyncDisposable
             Connections = _connections,
             Subscriptions = Subscriptions,
             Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
-            Handler = new MessageHandler(ingester, reqs, new Authentication(options.RelayUrl), policies.Rates),
+            Handler = new MessageHandler(ingester, reqs, new Authentication(options.RelayUrl), policies.Rates, Metrics),
             Policies = policies,
             RelayInfo = RelayInfoDocument.Build(options, Version),
         });
@@ -148,7 +152,7 @@ internal sealed class RelayHost : IAsyncDisposable
             RedisEventBus? redis = null;
             if (options.RedisUrl is { } redisUrl)
             {
-                redis = await RedisEventBus.ConnectAsync(redisUrl, options.RedisChannel, bus, log);
+                redis = await RedisEventBus.ConnectAsync(redisUrl, options.RedisChannel, bus, log, metrics);
                 log.RedisJoined(options.RedisChannel);
             }
             var host = new RelayHost(options, log, db, metrics, index, bus, redis, recent, policies, wot);
@@ -200,6 +204,7 @@ internal sealed class RelayHost : IAsyncDisposable
         while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);
         _connections.Dispose();
         await QuietlyAsync(async () => await _db.DisposeAsync());
+        Metrics.Dispose();
     }
 
     private async Task QuietlyAsync(Func<Task> step)

@@ -18,9 +18,11 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
     private readonly RedisChannel _channel;
     private readonly byte[] _nodeId = RandomNumberGenerator.GetBytes(NodeIdLength);
     private readonly RelayLog _log;
+    private readonly RelayMetrics _metrics;
 
-    private RedisEventBus(LocalEventBus local, ConnectionMultiplexer redis, string channel, RelayLog log)
+    private RedisEventBus(LocalEventBus local, ConnectionMultiplexer redis, string channel, RelayLog log, RelayMetrics metrics)
     {
+        _metrics = metrics;
         _local = local;
         _redis = redis;
         _subscriber = redis.GetSubscriber();
@@ -28,13 +30,15 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         _log = log;
     }
 
-    public static async Task<RedisEventBus> ConnectAsync(string url, string channel, LocalEventBus local, RelayLog log)
+    public static async Task<RedisEventBus> ConnectAsync(string url, string channel, LocalEventBus local, RelayLog log, RelayMetrics metrics)
     {
         var options = ConfigurationOptions.Parse(ToConfiguration(url));
         options.AbortOnConnectFail = false;      // start (and keep serving locally) while Redis is down
         options.ClientName = "nostr-relay";
         var redis = await ConnectionMultiplexer.ConnectAsync(options);
-        var bus = new RedisEventBus(local, redis, channel, log);
+        var bus = new RedisEventBus(local, redis, channel, log, metrics);
+        redis.ConnectionFailed += (_, _) => metrics.RedisErrors.Increment();
+        metrics.AddGauge("relay.redis.connected", "1 while connected to Redis (cross-process delivery works), else 0", () => redis.IsConnected ? 1 : 0);
         await bus._subscriber.SubscribeAsync(bus._channel, (_, message) => bus.OnMessage(message));
         return bus;
     }
@@ -69,6 +73,7 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
         {
             // Never let the bus fail the writer that published: local delivery already happened.
+            _metrics.RedisErrors.Increment();
             _log.RedisUnavailable(ex.Message);
         }
     }

@@ -16,6 +16,9 @@ internal abstract class JobQueues
     }
 
     public int Count => _queues.Length;
+
+    /// Jobs waiting in all the queues (a gauge for /metrics).
+    public long Depth => _queues.Sum(q => (long)q.Reader.Count);
     public ChannelReader<IngestJob> Reader(int worker) => _queues[worker].Reader;
 
     protected ChannelWriter<IngestJob> Writer(int worker) => _queues[worker].Writer;

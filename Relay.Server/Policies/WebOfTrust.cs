@@ -57,8 +57,8 @@ internal sealed class WebOfTrust : IAsyncDisposable
     {
         await Graph.RebuildAsync();
         LogSizes("stored contact lists");
-        metrics.AddGauge("relay_wot_trusted_pubkeys", "Pubkeys in the web of trust, by follows from the admin (depth 0)",
-            () => Graph.CountByDepth().Select((n, d) => ($"depth=\"{d}\"", (long)n)));
+        metrics.AddGauge("relay.wot.trusted_pubkeys", null, "Pubkeys in the web of trust, by follows from the admin (depth 0)",
+            () => Graph.CountByDepth().Select((n, d) => new System.Diagnostics.Metrics.Measurement<long>(n, new KeyValuePair<string, object?>("depth", d))));
         _loop = Task.Run(RunAsync);
         _refresh = Task.Run(RefreshLoopAsync);
     }

@@ -7,12 +7,14 @@ using Relay.Storage.Model;
 namespace Relay.Server.Protocol;
 
 /// Routes a parsed client message to its stage; bad messages become the reply NIP-01 asks for.
-internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Authentication auth, RateLimits rates)
+internal sealed class MessageHandler(EventIngester ingester, ReqHandler reqs, Authentication auth, RateLimits rates, Observability.RelayMetrics metrics)
 {
     public async ValueTask HandleAsync(ClientConnection conn, ClientMessage msg)
     {
+        metrics.MessageReceived(msg.Type);
         if (!msg.IsValid)
         {
+            if (msg.Type == ClientMessageType.Event) metrics.Rejected(msg.Error!);
             conn.Send(msg switch
             {
                 { Type: ClientMessageType.Event or ClientMessageType.Auth, EventId: { } id } => Replies.Ok(id, false, msg.Error!),

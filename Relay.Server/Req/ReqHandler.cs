@@ -23,8 +23,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     private static HeldAnswers NewHeldAnswers(RelayOptions options, RelayMetrics metrics)
     {
         var held = new HeldAnswers((long)options.StoredAnswerMemoryMb * 1024 * 1024);
-        metrics.AddGauge("relay_stored_answers_held_bytes", "Stored answers held for clients not reading them yet",
-            () => [("", held.Held)]);
+        metrics.AddGauge("relay.stored_answers.held", "Stored answers held for clients not reading them yet", () => held.Held, "By");
         return held;
     }
 
@@ -70,6 +69,9 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         var roomAbove = options.MaxSendQueueBytes / 2;
         using var batch = new StoredResultBatch(conn, sub.SubIdJson, _held);
         var gate = conn.StoredAnswers;
+        using var span = RelayMetrics.Tracing.StartActivity("REQ");
+        span?.SetTag("relay.filters", sub.Filters.Length);
+        span?.SetTag("relay.filter.shape", span is null ? null : Shape(sub.Filters));
         try
         {
             // One stored answer per connection at a time: what a client that stops reading can
@@ -88,6 +90,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
                         return ValueTask.CompletedTask;
                     }, ct);
                     metrics.StoredEventsSent.Add(n);
+                    span?.SetTag("relay.rows", n);
                 }
                 batch.AddEose();
                 SealOrGiveUp(batch, conn, roomAbove, ct);
@@ -115,6 +118,8 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             // gets a CLOSED instead of a subscription that never reaches EOSE, and the
             // subscription no longer counts against MAX_SUBSCRIPTIONS.
             log.QueryFailed(e);
+            metrics.DatabaseErrors.Increment();
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
             if (!ct.IsCancellationRequested)
             {
                 conn.Send(Replies.Closed(sub.SubIdJson, "error: could not run the query, try again later"));
@@ -122,6 +127,13 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             }
         }
     }
+
+    /// The fields each filter uses, for a span: "authors,kinds,limit;#e,kinds" (values left out).
+    private static string Shape(NostrFilter[] filters) => string.Join(';', filters.Select(f => string.Join(',', new[]
+    {
+        f.Ids is null ? null : "ids", f.Authors is null ? null : "authors", f.Kinds is null ? null : "kinds",
+    }.Concat(f.Tags.Select(t => "#" + t.Name)).Append(f.Since is null ? null : "since").Append(f.Until is null ? null : "until")
+     .Append(f.Limit is null ? null : "limit").Where(x => x is not null))));
 
     /// Hands over what the connection has room for and seals the current buffer; a reader whose
     /// answer can be neither sent nor held within the budget is closed, and the query ends.

@@ -13,7 +13,7 @@ namespace Relay.Server.Store;
 /// publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
-    RecentIds recent, RelayLog log, int maxBatch, TimeSpan maxDelay, string? relayUrl)
+    RecentIds recent, RelayLog log, RelayMetrics metrics, int maxBatch, TimeSpan maxDelay, string? relayUrl)
 {
     public const string SupersededMessage = "duplicate: a newer version of this replaceable event is stored";
     public const string DeletedMessage = "blocked: deleted by its author";
@@ -38,9 +38,12 @@ internal sealed class WriteBatcher(
             }
             foreach (var j in batch) events.Add(j.Event);
             var answered = new bool[batch.Count];
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var span = RelayMetrics.Tracing.StartActivity("write batch");
+            span?.SetTag("relay.batch.events", batch.Count);
             try
             {
-                await WriteAsync(batch, events, answered);
+                await WriteAsync(batch, events, answered, span);
             }
             catch (Exception e)
             {
@@ -49,12 +52,14 @@ internal sealed class WriteBatcher(
                 for (var i = 0; i < batch.Count; i++)
                     if (!answered[i]) ingester.Finish(batch[i], EventOutcome.Rejected, "error: could not store the event, try again later");
             }
+            metrics.WriteBatchEvents.Record(batch.Count);
+            metrics.WriteBatchSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             batch.Clear();
             events.Clear();
         }
     }
 
-    private async Task WriteAsync(List<IngestJob> batch, List<NostrEvent> events, bool[] answered)
+    private async Task WriteAsync(List<IngestJob> batch, List<NostrEvent> events, bool[] answered, System.Diagnostics.Activity? span)
     {
         WriteOutcome[] outcomes;
         IReadOnlyCollection<string> removed;
@@ -68,6 +73,8 @@ internal sealed class WriteBatcher(
             try { (outcomes, removed) = await writer.WriteWithDeletionsAsync(events); }
             catch (Exception e)
             {
+                metrics.DatabaseErrors.Increment();
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
                 log.WriteFailed(e.InnerException ?? first, batch.Count);
                 for (var i = 0; i < batch.Count; i++)
                 {
@@ -112,6 +119,11 @@ internal sealed class WriteBatcher(
         // some): a copy sent again must reach the writer, which refuses it, instead of being
         // answered "duplicate" from memory.
         foreach (var id in removed) recent.Remove(id);
+        if (span is not null)
+        {
+            span.SetTag("relay.batch.stored", outcomes.Count(o => o == WriteOutcome.Stored));
+            span.SetTag("relay.batch.deleted", removed.Count);
+        }
     }
 
     /// True if a request to delete this event (NIP-09 `e` or `a`, NIP-62) comes before it in the batch.

@@ -68,7 +68,7 @@ internal sealed partial class ClientConnection
         {
             "/" when head.WantsRelayInfo => HttpResponses.Json(200, "OK", "application/nostr+json", _ctx.RelayInfo, headOnly),
             "/health" => HttpResponses.Text(200, "OK", "ok\n", headOnly: headOnly),
-            "/metrics" => HttpResponses.Text(200, "OK", _ctx.Metrics.Render(_ctx.Connections.Count), headOnly: headOnly),
+            "/metrics" => HttpResponses.Text(200, "OK", _ctx.Metrics.Render(), headOnly: headOnly),
             "/" => HttpResponses.Text(200, "OK", "This is a Nostr relay. Connect with a Nostr client over WebSocket.\n", headOnly: headOnly),
             _ => HttpResponses.Text(404, "Not Found", "not found\n", headOnly: headOnly),
         };

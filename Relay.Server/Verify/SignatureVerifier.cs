@@ -13,7 +13,7 @@ namespace Relay.Server.Verify;
 /// Valid ephemeral events go straight to the bus; the rest go on to the writer.
 internal sealed class SignatureVerifier(
     VerifyQueues queues, WriteQueues writeQueues, IEventBus bus,
-    EventIngester ingester, WritePolicy[] verifiedPolicies, RelayLog log,
+    EventIngester ingester, WritePolicy[] verifiedPolicies, RelayLog log, RelayMetrics metrics,
     Func<IReadOnlyList<IngestJob>, ValueTask<HashSet<string>>> storedIds)
 {
     private Task[] _workers = [];
@@ -43,6 +43,7 @@ internal sealed class SignatureVerifier(
             while (batch.Count < BatchSize && queue.TryRead(out var job)) batch.Add(job);
             if (batch.Count == 0) continue;
             var handed = 0;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 // Re-broadcasts of old events are common: answer them without the signature check.
@@ -72,6 +73,8 @@ internal sealed class SignatureVerifier(
                 for (; handed < batch.Count; handed++)
                     ingester.Finish(batch[handed], EventOutcome.Rejected, "error: could not process the event, try again later");
             }
+            metrics.VerifyBatchEvents.Record(batch.Count);
+            metrics.VerifyBatchSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             batch.Clear();
         }
     }

@@ -54,7 +54,7 @@ internal sealed class LoopbackConnection : IDisposable
             Handler = new MessageHandler(
                 new EventIngester(policies.Write, new VerifyQueues(1, 16), new RecentIds(16), metrics),
                 new ReqHandler(_unusedDb, index, policies, options, metrics, log),
-                new Authentication(options.RelayUrl), policies.Rates),
+                new Authentication(options.RelayUrl), policies.Rates, metrics),
             Policies = policies,
             RelayInfo = [],
         });
