@@ -39,6 +39,7 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly RelayPolicies _policies;
     private readonly WebOfTrust? _wot;
     private readonly ExpiredEventPurger _purger;
+    private OtlpExport? _otlp;
     private int _stopped;
 
     public RelayMetrics Metrics { get; }
@@ -156,6 +157,7 @@ internal sealed class RelayHost : IAsyncDisposable
                 log.RedisJoined(options.RedisChannel);
             }
             var host = new RelayHost(options, log, db, metrics, index, bus, redis, recent, policies, wot);
+            host._otlp = OtlpExport.Start(options.Telemetry);
             host._bus.Start();
             host._purger.Start();
             foreach (var b in host._batchers) b.Start();
@@ -204,6 +206,7 @@ internal sealed class RelayHost : IAsyncDisposable
         while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);
         _connections.Dispose();
         await QuietlyAsync(async () => await _db.DisposeAsync());
+        await QuietlyAsync(() => { _otlp?.Dispose(); return Task.CompletedTask; });
         Metrics.Dispose();
     }
 

@@ -40,8 +40,7 @@ internal static class ImportCommand
             RedisUrl = null, EventsPerSecondPerIp = 0, EventsPerSecondPerPubkey = 0, ReqsPerSecondPerIp = 0, ReqsPerSecondPerPubkey = 0,
             WotSeedRelays = [],
         };
-        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)
-            .AddSimpleConsole(o => { o.SingleLine = true; }));
+        using var loggers = Observability.RelayLogging.Create(options with { LogLevel = (LogLevel)Math.Max((int)options.LogLevel, (int)LogLevel.Warning) });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });

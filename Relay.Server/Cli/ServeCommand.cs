@@ -12,9 +12,7 @@ internal static class ServeCommand
     {
         if (!CommandOptions.TryLoad(env, args, Console.Error, out var options)) return 2;
 
-        using var loggers = LoggerFactory.Create(b => b
-            .SetMinimumLevel(env.TryGetValue("LOG_LEVEL", out var l) && Enum.TryParse<LogLevel>(l, true, out var level) ? level : LogLevel.Information)
-            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff "; }));
+        using var loggers = Observability.RelayLogging.Create(options);
 
         var stop = new TaskCompletionSource();
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });

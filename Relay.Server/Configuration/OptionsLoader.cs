@@ -22,7 +22,8 @@ internal static class OptionsLoader
                relay --version
                relay --help
 
-        Settings (environment variable, or --flag):
+        Settings: each is an environment variable and a flag (--max-limit 100 for MAX_LIMIT; flags win).
+        An unknown flag or a bad value stops start-up with a message naming the setting.
           RELAY_HOST            --host          listen address (default 0.0.0.0)
           RELAY_PORT            --port          listen port (default 8008)
           DATABASE_URL          --database-url  postgres://user:pass@host:port/db
@@ -37,6 +38,14 @@ internal static class OptionsLoader
           CONTACT                               NIP-11 contact
           RELAY_ICON                            NIP-11 icon URL
           RELAY_SOFTWARE                        NIP-11 software URL
+          LOG_LEVEL             (default Information)  Trace, Debug, Information, Warning, Error
+          LOG_FORMAT            (default text)     text, or json (one object per line); passwords are masked
+
+        OpenTelemetry (the SDK's standard variables; unset endpoint = no exporter):
+          OTEL_EXPORTER_OTLP_ENDPOINT              http(s)://collector:4317 (grpc) or :4318 (http/protobuf)
+          OTEL_EXPORTER_OTLP_PROTOCOL (default grpc)  grpc or http/protobuf
+          OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME (default relay), OTEL_RESOURCE_ATTRIBUTES,
+          OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000), OTEL_BSP_SCHEDULE_DELAY (ms, default 5000)
 
         Web of Trust (nostpy's settings):
           WOT_ENABLED           (default false)    only the admin and their follows (to WOT_DEPTH) may publish
@@ -84,21 +93,29 @@ internal static class OptionsLoader
     public static RelayOptions Load(IReadOnlyDictionary<string, string> env, string[] args)
     {
         var s = new Dictionary<string, string>(StringComparer.Ordinal);
+        var flags = new List<string>();
         foreach (var (k, v) in env) if (v.Length > 0) s[k] = v;
         for (var i = 0; i < args.Length; i++)
         {
             if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new OptionsException($"unexpected argument '{args[i]}' (see --help)");
             if (i + 1 >= args.Length) throw new OptionsException($"{args[i]} needs a value");
-            s[args[i][2..].Replace('-', '_').ToUpperInvariant() switch
+            var key = args[i][2..].Replace('-', '_').ToUpperInvariant() switch
             {
                 "HOST" => "RELAY_HOST",
                 "PORT" => "RELAY_PORT",
-                "RELAY_URL" => "RELAY_URL",
                 var other => other,
-            }] = args[++i];
+            };
+            flags.Add(key);
+            s[key] = args[++i];
         }
 
-        string? Get(string key) => s.TryGetValue(key, out var v) ? v : null;
+        // A flag must name a setting: one that nothing reads is a typo, said at once.
+        var read = new HashSet<string>(StringComparer.Ordinal);
+        string? Get(string key)
+        {
+            read.Add(key);
+            return s.TryGetValue(key, out var v) ? v : null;
+        }
         int Int(string key, int fallback, int min = 0, int max = int.MaxValue)
         {
             var v = Get(key);
@@ -131,13 +148,30 @@ internal static class OptionsLoader
         string[] List(string key) => Get(key)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [];
 
         var defaults = new RelayOptions { DatabaseUrl = "" };
+        foreach (var alternative in (string[])["NOSTPY_DOMAIN", "RELAY_NAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"])
+            Get(alternative);   // read only when another is unset, but settings all the same
         var admin = AdminPubkey(Get("ADMIN_PUBKEY"));
         var wot = Bool("WOT_ENABLED", false);
         if (wot && admin is null) throw new OptionsException("WOT_ENABLED is on but ADMIN_PUBKEY is not set: the web of trust starts from the admin's follows");
         var maxEventBytes = Int("MAX_EVENT_BYTES", defaults.MaxEventBytes, 256);
         var name = Get("RELAY_NAME") ?? Get("NOSTPY_DOMAIN") ?? defaults.Name;
-        return new RelayOptions
+        var logLevel = Get("LOG_LEVEL") is { } lv
+            ? Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(lv, true, out var parsedLevel) && Enum.IsDefined(parsedLevel) ? parsedLevel
+              : throw new OptionsException($"LOG_LEVEL must be Trace, Debug, Information, Warning, Error, Critical or None, got '{lv}'")
+            : defaults.LogLevel;
+        var logFormat = Get("LOG_FORMAT")?.ToLowerInvariant() ?? defaults.LogFormat;
+        if (logFormat is not ("text" or "json")) throw new OptionsException($"LOG_FORMAT must be text or json, got '{Get("LOG_FORMAT")}'");
+        var telemetry = s.Where(kv => kv.Key.StartsWith("OTEL_", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value);
+        if (telemetry.TryGetValue("OTEL_EXPORTER_OTLP_ENDPOINT", out var endpoint)
+            && !(Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri) && endpointUri.Scheme is "http" or "https"))
+            throw new OptionsException($"OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL, got '{endpoint}'");
+        if (telemetry.TryGetValue("OTEL_EXPORTER_OTLP_PROTOCOL", out var protocol) && protocol is not ("grpc" or "http/protobuf"))
+            throw new OptionsException($"OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf, got '{protocol}'");
+        var options = new RelayOptions
         {
+            LogLevel = logLevel,
+            LogFormat = logFormat,
+            Telemetry = telemetry,
             Host = Get("RELAY_HOST") ?? defaults.Host,
             Port = Int("RELAY_PORT", defaults.Port, 0, 65535),
             DatabaseUrl = DatabaseUrlFrom(Get) ?? throw new OptionsException("set DATABASE_URL (postgres://user:pass@host:port/db) or POSTGRES_HOST/POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB"),
@@ -193,6 +227,10 @@ internal static class OptionsLoader
                 : throw new OptionsException($"WOT_SEED_RELAYS must be ws:// or wss:// URLs, comma-separated, got '{u}'")).ToArray(),
             WotRefresh = TimeSpan.FromMinutes(Int("WOT_REFRESH_MINUTES", (int)defaults.WotRefresh.TotalMinutes, 1, 7 * 24 * 60)),
         };
+        foreach (var flag in flags)
+            if (!read.Contains(flag) && !flag.StartsWith("OTEL_", StringComparison.Ordinal))
+                throw new OptionsException($"unknown flag --{flag.ToLowerInvariant().Replace('_', '-')} (see --help for the settings)");
+        return options;
     }
 
     /// 64 hex (any case) or npub1…, as 64 lowercase hex; a malformed key stops start-up.

@@ -12,6 +12,14 @@ internal sealed record RelayOptions
     public string? RedisUrl { get; init; }
     public string RedisChannel { get; init; } = "nostr-relay:events";
 
+    // Logs and telemetry
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+    /// "text" (one line per message) or "json" (one JSON object per line, for log shippers).
+    public string LogFormat { get; init; } = "text";
+    /// The OpenTelemetry SDK's own settings (OTEL_*), passed to it as they are; an exporter runs
+    /// only when OTEL_EXPORTER_OTLP_ENDPOINT is among them.
+    public IReadOnlyDictionary<string, string> Telemetry { get; init; } = new Dictionary<string, string>();
+
     // NIP-11 document
     public string Name { get; init; } = "relay";
     public string Description { get; init; } = "A Nostr relay";

@@ -55,6 +55,52 @@ public sealed class OptionsLoaderTests
     }
 
     [Fact]
+    public void Every_setting_is_also_a_flag_and_flags_win()
+    {
+        var env = new Dictionary<string, string> { ["DATABASE_URL"] = "postgres://u@h/db", ["MAX_LIMIT"] = "100" };
+        var o = OptionsLoader.Load(env, ["--max-limit", "250", "--port", "9000", "--wot-depth", "3", "--log-format", "json",
+            "--otel-exporter-otlp-endpoint", "http://collector:4317"]);
+        Assert.Equal(250, o.MaxLimit);
+        Assert.Equal(9000, o.Port);
+        Assert.Equal(3, o.WotDepth);
+        Assert.Equal("json", o.LogFormat);
+        Assert.Equal("http://collector:4317", o.Telemetry["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    }
+
+    [Theory]
+    [InlineData("--max-limt", "5", "unknown flag --max-limt")]
+    [InlineData("--log-format", "xml", "LOG_FORMAT must be text or json")]
+    [InlineData("--log-level", "loud", "LOG_LEVEL must be")]
+    [InlineData("--otel-exporter-otlp-endpoint", "collector:4317", "OTEL_EXPORTER_OTLP_ENDPOINT must be an http")]
+    [InlineData("--otel-exporter-otlp-protocol", "http/json", "OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf")]
+    [InlineData("--port", "eighty", "RELAY_PORT must be an integer")]
+    public void A_bad_or_unknown_flag_stops_start_up_saying_what_is_wrong(string flag, string value, string message)
+    {
+        var e = Assert.Throws<OptionsException>(() => OptionsLoader.Load(new Dictionary<string, string> { ["DATABASE_URL"] = "postgres://u@h/db" }, [flag, value]));
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void Nostpy_database_settings_are_accepted_as_flags_too() =>
+        Assert.Contains("Host=db", new Npgsql.NpgsqlConnectionStringBuilder(Relay.Storage.Postgres.DatabaseUrl.Parse(
+            OptionsLoader.Load(new Dictionary<string, string>(), ["--postgres-host", "db", "--postgres-password", "pw"]).DatabaseUrl).ConnectionString).ConnectionString);
+
+    [Fact]
+    public void Logs_mask_the_database_and_Redis_passwords_and_the_OTLP_header_values()
+    {
+        var o = OptionsLoader.Load(new Dictionary<string, string>
+        {
+            ["DATABASE_URL"] = "postgres://relay:db-pass-123@db:5432/relay",
+            ["REDIS_URL"] = "redis://:redis-pass-456@redis:6379",
+            ["OTEL_EXPORTER_OTLP_HEADERS"] = "x-api-key=otlp-key-789,x-team=ops",
+        }, []);
+        var text = new StringWriter();
+        var masked = new Relay.Server.Observability.MaskingWriter(text, Relay.Server.Observability.RelayLogging.Secrets(o));
+        masked.WriteLine("failed: password authentication for relay:db-pass-123, redis AUTH redis-pass-456, header otlp-key-789, team ops");
+        Assert.Equal("failed: password authentication for relay:***, redis AUTH ***, header ***, team ops", text.ToString().TrimEnd());
+    }
+
+    [Fact]
     public void Private_kinds_add_to_the_defaults() =>
         Assert.Equal([4, 1059, 1060, 14], Load(("PRIVATE_KINDS", "14")).PrivateKinds);
 }
