@@ -25,18 +25,19 @@ internal static class OptionsLoader
         Settings: each is an environment variable and a flag (--max-limit 100 for MAX_LIMIT; flags win).
         An unknown flag or a bad value stops start-up with a message naming the setting.
           RELAY_HOST            --host          listen address (default 0.0.0.0)
-          RELAY_PORT            --port          listen port (default 8008)
+          RELAY_PORT            --port          listen port (default 8008; nostpy's WS_PORT also works)
           DATABASE_URL          --database-url  postgres://user:pass@host:port/db
-            or POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB (nostpy)
+            or POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB (nostpy's compose),
+            or DB_CONN_STRING, or PGHOST_WRITE, PGPORT_WRITE, PGUSER_WRITE, PGPASSWORD_WRITE, PGDATABASE_WRITE (nostpy's .env)
           POOL_SIZE             --pool-size     PostgreSQL connections (default 20)
           RELAY_URL             --relay-url     public wss:// URL of this relay
-          REDIS_URL             --redis-url     redis://[:password@]host:port (unset: single node)
+          REDIS_URL             --redis-url     redis://[:password@]host:port (unset: single node; or nostpy's REDIS_HOST, REDIS_PORT)
           REDIS_CHANNEL                         pub/sub channel shared by the relays (default nostr-relay:events)
           RELAY_NAME or NOSTPY_DOMAIN           NIP-11 name
           RELAY_DESCRIPTION                     NIP-11 description
           ADMIN_PUBKEY                          the admin (64 hex or npub1…): NIP-11 pubkey, WoT root, no rate limits
           CONTACT                               NIP-11 contact
-          RELAY_ICON                            NIP-11 icon URL
+          RELAY_ICON or ICON                    NIP-11 icon URL
           RELAY_SOFTWARE                        NIP-11 software URL
           LOG_LEVEL             (default Information)  Trace, Debug, Information, Warning, Error
           LOG_FORMAT            (default text)     text, or json (one object per line); passwords are masked
@@ -148,7 +149,9 @@ internal static class OptionsLoader
         string[] List(string key) => Get(key)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [];
 
         var defaults = new RelayOptions { DatabaseUrl = "" };
-        foreach (var alternative in (string[])["NOSTPY_DOMAIN", "RELAY_NAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"])
+        foreach (var alternative in (string[])["NOSTPY_DOMAIN", "RELAY_NAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB",
+                     "DB_CONN_STRING", "PGHOST_WRITE", "PGPORT_WRITE", "PGUSER_WRITE", "PGPASSWORD_WRITE", "PGDATABASE_WRITE", "REDIS_HOST", "REDIS_PORT",
+                     "WS_PORT", "ICON"])
             Get(alternative);   // read only when another is unset, but settings all the same
         var admin = AdminPubkey(Get("ADMIN_PUBKEY"));
         var wot = Bool("WOT_ENABLED", false);
@@ -173,10 +176,10 @@ internal static class OptionsLoader
             LogFormat = logFormat,
             Telemetry = telemetry,
             Host = Get("RELAY_HOST") ?? defaults.Host,
-            Port = Int("RELAY_PORT", defaults.Port, 0, 65535),
+            Port = Get("RELAY_PORT") is null && Get("WS_PORT") is not null ? Int("WS_PORT", defaults.Port, 0, 65535) : Int("RELAY_PORT", defaults.Port, 0, 65535),
             DatabaseUrl = DatabaseUrlFrom(Get) ?? throw new OptionsException("set DATABASE_URL (postgres://user:pass@host:port/db) or POSTGRES_HOST/POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB"),
             DatabasePoolSize = Int("POOL_SIZE", defaults.DatabasePoolSize, 2, 1000),
-            RedisUrl = Get("REDIS_URL"),
+            RedisUrl = Get("REDIS_URL") ?? (Get("REDIS_HOST") is { } redisHost ? $"{redisHost}:{Get("REDIS_PORT") ?? "6379"}" : null),
             RedisChannel = Get("REDIS_CHANNEL") ?? defaults.RedisChannel,
             RelayUrl = Get("RELAY_URL") ?? (Get("NOSTPY_DOMAIN") is { } d ? $"wss://{d}" : null),
             Name = name,
@@ -184,7 +187,7 @@ internal static class OptionsLoader
             AdminPubkey = admin,
             Software = Get("RELAY_SOFTWARE") ?? defaults.Software,
             Contact = Get("CONTACT"),
-            Icon = Get("RELAY_ICON"),
+            Icon = Get("RELAY_ICON") ?? Get("ICON"),
             MaxMessageBytes = Int("MAX_MESSAGE_BYTES", defaults.MaxMessageBytes, 1024),
             MaxEventBytes = maxEventBytes,
             MaxSubscriptions = Int("MAX_SUBSCRIPTIONS", defaults.MaxSubscriptions, 1),
@@ -244,11 +247,14 @@ internal static class OptionsLoader
 
     private static string? DatabaseUrlFrom(Func<string, string?> get)
     {
-        if (get("DATABASE_URL") is { } url) return url;
-        if (get("POSTGRES_HOST") is not { } host) return null;
-        var user = Uri.EscapeDataString(get("POSTGRES_USER") ?? "postgres");
-        var pass = get("POSTGRES_PASSWORD") is { } p ? ":" + Uri.EscapeDataString(p) : "";
-        return $"postgres://{user}{pass}@{host}:{get("POSTGRES_PORT") ?? "5432"}/{Uri.EscapeDataString(get("POSTGRES_DB") ?? "postgres")}";
+        if ((get("DATABASE_URL") ?? get("DB_CONN_STRING")) is { } url) return url;
+        // POSTGRES_* as nostpy's compose and Dokploy template write them; PG*_WRITE as its .env does.
+        var prefix = get("POSTGRES_HOST") is not null ? "POSTGRES_" : get("PGHOST_WRITE") is not null ? "PG*_WRITE" : null;
+        if (prefix is null) return null;
+        string? Part(string name) => prefix == "POSTGRES_" ? get("POSTGRES_" + name) : get("PG" + name switch { "DB" => "DATABASE", var n => n } + "_WRITE");
+        var user = Uri.EscapeDataString(Part("USER") ?? "postgres");
+        var pass = Part("PASSWORD") is { } p ? ":" + Uri.EscapeDataString(p) : "";
+        return $"postgres://{user}{pass}@{Part("HOST")}:{Part("PORT") ?? "5432"}/{Uri.EscapeDataString(Part("DB") ?? "postgres")}";
     }
 
     public static Dictionary<string, string> ProcessEnvironment()

@@ -156,6 +156,48 @@ public sealed class ImportExportTests
         await Check(e => e.Kind == 7 && e.CreatedAt >= 1_700_000_030, "--filter", "{\"kinds\":[7]}", "--since", "1700000030");
     }
 
+    /// The README's query over nostpy-relay's `events` table (id, pubkey, kind, created_at, tags
+    /// JSONB, content, sig), whose output `relay import` takes.
+    public const string NostpyExportQuery =
+        "SELECT json_build_object('id', id, 'pubkey', pubkey, 'created_at', created_at, 'kind', kind, 'tags', tags, 'content', content, 'sig', sig) FROM events";
+
+    [Fact]
+    public async Task Moving_from_nostpy_the_READMEs_query_over_its_events_table_imports_every_event()
+    {
+        await using var nostpy = await TestDatabase.CreateAsync();
+        await using var nostpyDb = nostpy.OpenDataSource();
+        await using (var create = nostpyDb.CreateCommand(
+            "CREATE TABLE events (id VARCHAR(255) PRIMARY KEY, pubkey VARCHAR(255), kind INTEGER, created_at INTEGER, tags JSONB, content TEXT, sig VARCHAR(255))"))
+            await create.ExecuteNonQueryAsync();
+        using var alice = EventSigner.Random();
+        var events = new List<NostrEvent>();
+        for (var i = 0; i < 50; i++)
+        {
+            var e = alice.SignEvent(i % 5 == 0 ? 30023 : 1, $"note {i} \"quoted\" \u00e9 \n line", [["t", "nostpy"], ["d", $"slug{i}"]], createdAt: 1_700_000_000 + i);
+            events.Add(e);
+            await using var insert = nostpyDb.CreateCommand("INSERT INTO events VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)");
+            using var doc = JsonDocument.Parse(e.Raw);
+            insert.Parameters.AddWithValue(e.Id);
+            insert.Parameters.AddWithValue(e.Pubkey);
+            insert.Parameters.AddWithValue(e.Kind);
+            insert.Parameters.AddWithValue((int)e.CreatedAt);
+            insert.Parameters.AddWithValue(doc.RootElement.GetProperty("tags").GetRawText());
+            insert.Parameters.AddWithValue(doc.RootElement.GetProperty("content").GetString()!);
+            insert.Parameters.AddWithValue(e.Sig);
+            await insert.ExecuteNonQueryAsync();
+        }
+        var dump = new StringBuilder();
+        await using (var select = nostpyDb.CreateCommand(NostpyExportQuery))
+        await using (var reader = await select.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) dump.Append(reader.GetString(0)).Append('\n');
+
+        await using var ours = await MigratedDatabase.CreateAsync();
+        var (code, errors) = await ImportAsync(ours.Url, dump.ToString());
+        Assert.Equal(0, code);
+        Assert.Contains("50 lines: 50 stored", errors);
+        Assert.Equal(events.OrderByDescending(e => e.CreatedAt).Select(e => e.Id), MigratedDatabase.Ids(await ours.QueryAsync(new NostrFilter())));
+    }
+
     [Fact]
     public async Task Import_and_export_refuse_bad_arguments_with_a_message()
     {

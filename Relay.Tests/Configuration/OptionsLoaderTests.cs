@@ -86,6 +86,22 @@ public sealed class OptionsLoaderTests
             OptionsLoader.Load(new Dictionary<string, string>(), ["--postgres-host", "db", "--postgres-password", "pw"]).DatabaseUrl).ConnectionString).ConnectionString);
 
     [Fact]
+    public void Nostpy_env_file_names_work_unchanged()
+    {
+        var o = OptionsLoader.Load(new Dictionary<string, string>
+        {
+            ["PGHOST_WRITE"] = "172.28.0.4", ["PGPORT_WRITE"] = "5432", ["PGUSER_WRITE"] = "nostr", ["PGPASSWORD_WRITE"] = "secret",
+            ["PGDATABASE_WRITE"] = "nostr", ["REDIS_HOST"] = "redis", ["REDIS_PORT"] = "6380", ["WS_PORT"] = "8010", ["ICON"] = "https://example.com/i.png",
+        }, []);
+        Assert.Equal("postgres://nostr:secret@172.28.0.4:5432/nostr", o.DatabaseUrl);
+        Assert.Equal("redis:6380", o.RedisUrl);
+        Assert.Equal(8010, o.Port);
+        Assert.Equal("https://example.com/i.png", o.Icon);
+        Assert.Equal("postgresql://nostr:nostr@127.0.0.1:5432/nostr",
+            OptionsLoader.Load(new Dictionary<string, string> { ["DB_CONN_STRING"] = "postgresql://nostr:nostr@127.0.0.1:5432/nostr" }, []).DatabaseUrl);
+    }
+
+    [Fact]
     public void Logs_mask_the_database_and_Redis_passwords_and_the_OTLP_header_values()
     {
         var o = OptionsLoader.Load(new Dictionary<string, string>
