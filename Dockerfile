@@ -17,8 +17,8 @@ FROM mcr.microsoft.com/dotnet/runtime-deps:10.0-trixie-slim AS runtime
 WORKDIR /app
 # The relay binary and libsecp256k1.so (loaded from beside the binary).
 COPY --from=build /app/ /app/
-ENV RELAY_HOST=0.0.0.0 \
-    RELAY_PORT=8008
+# The relay listens on 0.0.0.0:8008 unless RELAY_PORT (or nostpy's WS_PORT) says otherwise;
+# no ENV here, so either works, and `relay healthcheck` follows the same setting.
 # Non-root user provided by the .NET images (UID 1654).
 USER $APP_UID
 EXPOSE 8008

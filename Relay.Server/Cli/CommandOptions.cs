@@ -23,6 +23,20 @@ internal static class CommandOptions
         }
     }
 
-    public static NpgsqlDataSource OpenDatabase(RelayOptions options) =>
-        new NpgsqlSlimDataSourceBuilder(DatabaseUrl.Parse(options.DatabaseUrl).ConnectionString).Build();
+    /// The database the settings name (arrays on: filters with several values use them), or null
+    /// after saying why the URL is unusable.
+    public static NpgsqlDataSource? OpenDatabase(RelayOptions options, TextWriter errors)
+    {
+        try
+        {
+            var builder = new NpgsqlSlimDataSourceBuilder(DatabaseUrl.Parse(options.DatabaseUrl).ConnectionString);
+            builder.EnableArrays();
+            return builder.Build();
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+        {
+            errors.WriteLine($"relay: DATABASE_URL is not usable: {e.Message}");
+            return null;
+        }
+    }
 }

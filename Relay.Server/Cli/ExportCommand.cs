@@ -27,10 +27,15 @@ internal static class ExportCommand
         if (ReadFilter(parts, out var error) is not { } filter) { errors.WriteLine($"relay: {error}"); return 2; }
         var path = parts.Positional.Count == 1 ? parts.Positional[0] : "-";
 
-        await using var db = CommandOptions.OpenDatabase(options);
+        if (CommandOptions.OpenDatabase(options, errors) is not { } opened) return 2;
+        await using var db = opened;
+        // A file is written beside its name and renamed once complete: a failed export never
+        // leaves a truncated backup where the last good one was.
+        var partial = path == "-" ? null : path + ".partial";
         Stream output;
-        try { output = path == "-" ? stdout : new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16); }
+        try { output = partial is null ? stdout : new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { errors.WriteLine($"relay: cannot write {path}: {e.Message}"); return 2; }
+        var completed = false;
         var clock = Stopwatch.StartNew();
         long count = 0;
         using var progress = new Timer(_ => errors.WriteLine($"export: {Interlocked.Read(ref count)} events, " +
@@ -65,6 +70,7 @@ internal static class ExportCommand
             }
             await buffered.FlushAsync(ct);
             await tx.CommitAsync(ct);
+            completed = true;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or IOException)
         {
@@ -74,7 +80,12 @@ internal static class ExportCommand
         finally
         {
             await progress.DisposeAsync();
-            if (path != "-") await output.DisposeAsync();
+            if (partial is not null)
+            {
+                await output.DisposeAsync();
+                if (completed) File.Move(partial, path, overwrite: true);
+                else File.Delete(partial);
+            }
         }
         errors.WriteLine($"export: done in {clock.Elapsed.TotalSeconds:F1} s: {count} events");
         return 0;
@@ -104,9 +115,12 @@ internal static class ExportCommand
             bad = $"{flag} must be a Unix time in seconds, got '{v}'";
             return null;
         }
-        var since = Time("--since", filter.Since);
-        var until = Time("--until", filter.Until);
+        // The flags narrow the filter's own range, never widen it.
+        var since = Max(Time("--since", null), filter.Since);
+        var until = Min(Time("--until", null), filter.Until);
         if ((error = bad) is not null) return null;
+        static long? Max(long? a, long? b) => a is null ? b : b is null ? a : Math.Max(a.Value, b.Value);
+        static long? Min(long? a, long? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
         return new NostrFilter
         {
             Ids = filter.Ids, Authors = filter.Authors, Kinds = filter.Kinds, Tags = filter.Tags, Limit = filter.Limit, Since = since, Until = until,

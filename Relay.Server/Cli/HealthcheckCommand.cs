@@ -8,7 +8,9 @@ internal static class HealthcheckCommand
 {
     public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args)
     {
-        var port = env.TryGetValue("RELAY_PORT", out var p) && p.Length > 0 ? p : "8008";
+        // The port the relay listens on: RELAY_PORT, else nostpy's WS_PORT (as OptionsLoader reads them).
+        var port = env.TryGetValue("RELAY_PORT", out var p) && p.Length > 0 ? p
+            : env.TryGetValue("WS_PORT", out var ws) && ws.Length > 0 ? ws : "8008";
         for (var i = 0; i + 1 < args.Length; i++) if (args[i] == "--port") port = args[i + 1];
         if (!int.TryParse(port, out var portNumber) || portNumber is < 1 or > 65535) return 1;
         try

@@ -41,29 +41,43 @@ internal static class ImportCommand
             WotSeedRelays = [],
         };
         using var loggers = Observability.RelayLogging.Create(options with { LogLevel = (LogLevel)Math.Max((int)options.LogLevel, (int)LogLevel.Warning) });
+        // The first Ctrl-C or SIGTERM stops reading and lets what was read be answered; a second
+        // one ends the process at once.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        void Interrupt(PosixSignalContext c)
+        {
+            c.Cancel = !stop.IsCancellationRequested;
+            stop.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
 
         RelayHost host;
         try { host = await RelayHost.StartAsync(options, loggers, stop.Token, listen: false); }
-        catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException or ArgumentException or FormatException)
+        catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException or ArgumentException or FormatException or OperationCanceledException)
         {
-            errors.WriteLine($"relay: cannot start: {e.Message}");
+            errors.WriteLine(e is OperationCanceledException ? "relay: import interrupted before it started" : $"relay: cannot start: {e.Message}");
             await input.DisposeAsync();
             return 1;
         }
 
         var import = new Import(errors, parts.Switches.Contains("--no-verify"), options.VerifyWorkers, stop.Token);
-        var length = input.CanSeek ? input.Length : 0;
-        using var progress = new Timer(_ => import.Progress(input.CanSeek ? input.Position : 0, length), null, 1000, 1000);
+        var code = 0;
+        var progress = new Timer(_ => import.Progress(), null, 1000, 1000);
         try
         {
             await import.ReadAsync(input, host.Ingester);
         }
         catch (OperationCanceledException)
         {
-            errors.WriteLine("import: interrupted; waiting for the events already read");
+            errors.WriteLine("import: interrupted; waiting for the events already read (Ctrl-C again to quit at once)");
+            code = 130;
+        }
+        catch (Exception e)
+        {
+            // A read error or our bug: what was submitted is still answered and written.
+            errors.WriteLine($"import: stopped reading: {e.Message}");
+            code = 1;
         }
         finally
         {
@@ -73,7 +87,7 @@ internal static class ImportCommand
         await progress.DisposeAsync();
         await host.StopAsync();
         import.Summary();
-        return import.Failed > 0 ? 1 : 0;
+        return code != 0 ? code : import.Failed > 0 ? 1 : 0;
     }
 
     /// One import's lines and counts; each read line becomes an <see cref="ImportedLine"/> whose
@@ -84,10 +98,10 @@ internal static class ImportCommand
         private readonly ClientMessageParser _messages = new(int.MaxValue, 1);
         // One session per verifier worker, taking the lines in runs of 64: verification and its
         // batched duplicate look-up spread over every core, as many clients' events do.
-        private readonly ConnectionSession[] _sessions = Enumerable.Range(0, workers).Select(_ => ConnectionSession.Internal()).ToArray();
+        private readonly ConnectionSession[] _sessions = Enumerable.Range(0, workers).Select(_ => ConnectionSession.Operator()).ToArray();
         private readonly TaskCompletionSource _allAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private long _lines, _submitted, _answered, _stored, _duplicate, _refused, _unreadable, _failed, _reported, _lastLines;
-        private long _lastTicks;
+        private long _lines, _submitted, _answered, _stored, _duplicate, _ephemeral, _refused, _unreadable, _failed, _reported, _lastLines;
+        private long _lastTicks, _position, _length;
         private volatile bool _inputDone;
 
         public long Failed => Interlocked.Read(ref _failed);
@@ -99,9 +113,12 @@ internal static class ImportCommand
             try
             {
                 using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, 1 << 16, leaveOpen: true);
-                while (await reader.ReadLineAsync(aborted) is { } line)
+                if (input.CanSeek) Interlocked.Exchange(ref _length, input.Length);
+                // WaitAsync: a read from a pipe or terminal does not watch the token itself.
+                while (await reader.ReadLineAsync(aborted).AsTask().WaitAsync(aborted) is { } line)
                 {
                     var number = Interlocked.Increment(ref _lines);
+                    if (input.CanSeek) Interlocked.Exchange(ref _position, input.Position);
                     if (string.IsNullOrWhiteSpace(line)) continue;
                     var e = Parse(Encoding.UTF8.GetBytes(line), out var error);
                     if (e is null)
@@ -111,10 +128,10 @@ internal static class ImportCommand
                         continue;
                     }
                     Interlocked.Increment(ref _submitted);
-                    try { await ingester.SubmitAsync(new ImportedLine(this, number, _sessions[number / 64 % _sessions.Length]), e); }
-                    catch (OperationCanceledException)
+                    try { await ingester.SubmitAsync(new ImportedLine(this, number, _sessions[number / 64 % _sessions.Length], e.Class == KindClass.Ephemeral), e); }
+                    catch
                     {
-                        Interlocked.Decrement(ref _submitted);   // interrupted before it was queued: no answer will come
+                        Interlocked.Decrement(ref _submitted);   // not queued: no answer will come for it
                         throw;
                     }
                 }
@@ -141,9 +158,10 @@ internal static class ImportCommand
             return e;
         }
 
-        public void Answered(long line, bool accepted, string message)
+        public void Answered(long line, bool accepted, string message, bool ephemeral)
         {
-            if (accepted) Interlocked.Increment(ref message.Length == 0 ? ref _stored : ref _duplicate);
+            if (accepted && message.Length > 0) Interlocked.Increment(ref _duplicate);
+            else if (accepted) Interlocked.Increment(ref ephemeral ? ref _ephemeral : ref _stored);
             else
             {
                 Interlocked.Increment(ref message.StartsWith("error:", StringComparison.Ordinal) ? ref _failed : ref _refused);
@@ -168,8 +186,9 @@ internal static class ImportCommand
         }
 
         /// A line a second: rate, counts and, for a file, the part read and the time left.
-        public void Progress(long position, long length)
+        public void Progress()
         {
+            var (position, length) = (Interlocked.Read(ref _position), Interlocked.Read(ref _length));
             var now = _clock.ElapsedTicks;
             var lines = Interlocked.Read(ref _lines);
             var rate = (lines - _lastLines) / ((now - _lastTicks) / (double)Stopwatch.Frequency);
@@ -185,7 +204,8 @@ internal static class ImportCommand
 
         private string Counts() =>
             $"{Interlocked.Read(ref _lines)} lines: {Interlocked.Read(ref _stored)} stored, {Interlocked.Read(ref _duplicate)} duplicate, " +
-            $"{Interlocked.Read(ref _refused)} refused, {Interlocked.Read(ref _unreadable)} unreadable, {Interlocked.Read(ref _failed)} failed";
+            $"{Interlocked.Read(ref _refused)} refused, {Interlocked.Read(ref _unreadable)} unreadable, {Interlocked.Read(ref _failed)} failed" +
+            (Interlocked.Read(ref _ephemeral) is > 0 and var n ? $", {n} ephemeral (not stored)" : "");
 
         public void Summary()
         {
@@ -199,11 +219,11 @@ internal static class ImportCommand
     }
 
     /// The source of one line's event: its answer is counted, and reported with the line number.
-    private sealed class ImportedLine(Import import, long line, ConnectionSession session) : IEventSource
+    private sealed class ImportedLine(Import import, long line, ConnectionSession session, bool ephemeral) : IEventSource
     {
         public ConnectionSession Session => session;
         public CancellationToken Aborted => import.Aborted;
         public bool SignaturesTrusted => import.Trusted;
-        public void Answer(string eventId, bool accepted, string message) => import.Answered(line, accepted, message);
+        public void Answer(string eventId, bool accepted, string message) => import.Answered(line, accepted, message, ephemeral);
     }
 }

@@ -10,7 +10,8 @@ internal static class MigrateCommand
     public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors)
     {
         if (!CommandOptions.TryLoad(env, args, errors, out var options)) return 2;
-        await using var db = CommandOptions.OpenDatabase(options);
+        if (CommandOptions.OpenDatabase(options, errors) is not { } opened) return 2;
+        await using var db = opened;
         try
         {
             var applied = await Migrator.ApplyAsync(db, name => output.WriteLine($"applying {name}"));

@@ -29,6 +29,7 @@ internal sealed class OtlpExport : IDisposable
         void Resource(ResourceBuilder r)
         {
             if (!named) r.AddService("relay", serviceVersion: RelayHost.Version);
+            else r.AddAttributes([new KeyValuePair<string, object>("service.version", RelayHost.Version)]);
         }
         var meters = Sdk.CreateMeterProviderBuilder()
             .ConfigureServices(s => s.AddSingleton<IConfiguration>(config))

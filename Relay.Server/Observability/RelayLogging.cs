@@ -16,7 +16,12 @@ internal static class RelayLogging
     public static ILoggerFactory Create(RelayOptions options)
     {
         // The console logger captures Console.Out when it is created: put the mask in front first (once).
-        if (Interlocked.Exchange(ref s_masking, 1) == 0) Console.SetOut(new MaskingWriter(Console.Out, Secrets(options)));
+        if (Interlocked.Exchange(ref s_masking, 1) == 0)
+        {
+            var secrets = Secrets(options);
+            Console.SetOut(new MaskingWriter(Console.Out, secrets));
+            Console.SetError(new MaskingWriter(Console.Error, secrets));   // start-up errors, crash traces
+        }
         return LoggerFactory.Create(b =>
         {
             b.SetMinimumLevel(options.LogLevel);
@@ -43,8 +48,11 @@ internal static class RelayLogging
         if (options.Telemetry.TryGetValue("OTEL_EXPORTER_OTLP_HEADERS", out var headers))
             foreach (var h in headers.Split(',', StringSplitOptions.RemoveEmptyEntries))
                 if (h.Split('=', 2) is [_, var value] && value.Trim().Length > 0) secrets.Add(value.Trim());
+        // Also as the JSON log escapes them (`+` → \u002B) and as a URL carries them (%2B).
         // Short values would mask ordinary words; a password that short is its own problem.
-        return secrets.Where(s => s.Length >= 4).Distinct().OrderByDescending(s => s.Length).ToArray();
+        return secrets.Where(s => s.Length >= 4)
+            .SelectMany(s => new[] { s, System.Text.Json.JsonEncodedText.Encode(s).ToString(), Uri.EscapeDataString(s) })
+            .Distinct().OrderByDescending(s => s.Length).ToArray();
     }
 
     private static IEnumerable<string> RedisConfigurationPasswords(string url)

@@ -28,8 +28,15 @@ internal sealed class ConnectionSession
     /// The NIP-42 challenge sent on connect; an AUTH event must carry it.
     public string Challenge { get; }
 
-    /// For `relay import` and tests: a session that speaks for the relay itself.
+    /// For tests: a session on loopback, like a local client that has not authenticated.
     public static ConnectionSession Internal() => new(IPAddress.Loopback);
+
+    /// `relay import`: the operator's own tool. Events it brings pass the NIP-42 rules (NIP-70
+    /// protected events, AUTH_REQUIRED_FOR_WRITE) as if their authors had authenticated: they
+    /// were accepted by a relay once, and a restore must give back the same set.
+    public static ConnectionSession Operator() => new(IPAddress.Loopback) { IsOperator = true };
+
+    public bool IsOperator { get; private init; }
 
     public bool IsAuthenticated => _authenticated.Length > 0;
     public ReadOnlySpan<Key32> Authenticated => Volatile.Read(ref _authenticated);

@@ -8,7 +8,7 @@ internal static class Protection
 {
     public static readonly WritePolicy ProtectedEvents = (e, session, _) =>
     {
-        if (!e.IsProtected || session.IsAuthenticatedAs(e.PubkeyKey)) return null;
+        if (!e.IsProtected || session.IsOperator || session.IsAuthenticatedAs(e.PubkeyKey)) return null;
         return session.IsAuthenticated
             ? "restricted: this event is protected and may only be published by its author"
             : "auth-required: this event is protected; authenticate as its author to publish it";
@@ -16,7 +16,7 @@ internal static class Protection
 
     // NIP-62: a request to vanish from this relay is followed whoever sends it.
     public static WritePolicy AuthRequiredForWrite(string? relayUrl) => (e, session, _) =>
-        session.IsAuthenticated || (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, relayUrl))
+        session.IsAuthenticated || session.IsOperator || (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, relayUrl))
             ? null : "auth-required: this relay accepts events only from authenticated clients";
 
     public static readonly FilterPolicy AuthRequiredForRead = (_, session) =>

@@ -154,6 +154,11 @@ public sealed class ImportExportTests
         await Check(e => e.Tags.Any(t => t[0] == "t" && t[1] == "nostr"), "--filter", "{\"#t\":[\"nostr\"]}");
         await Check(e => e.CreatedAt is >= 1_700_000_010 and <= 1_700_000_019, "--since", "1700000010", "--until", "1700000019");
         await Check(e => e.Kind == 7 && e.CreatedAt >= 1_700_000_030, "--filter", "{\"kinds\":[7]}", "--since", "1700000030");
+        // Several values in a field (arrays in the query), ids, and flags that only narrow the filter's range.
+        await Check(e => e.Kind is 1 or 7 && e.Tags.Any(t => t[1] is "nostr" or "other"), "--filter", "{\"kinds\":[1,7],\"#t\":[\"nostr\",\"other\"]}");
+        var some = parsed.Where((_, i) => i % 7 == 0).Select(e => e.Id).ToList();
+        await Check(e => some.Contains(e.Id), "--filter", $"{{\"ids\":[{string.Join(',', some.Select(i => $"\"{i}\""))}]}}");
+        await Check(e => e.CreatedAt >= 1_700_000_030, "--filter", "{\"since\":1700000030}", "--since", "1700000001");
     }
 
     /// The README's query over nostpy-relay's `events` table (id, pubkey, kind, created_at, tags
@@ -196,6 +201,40 @@ public sealed class ImportExportTests
         Assert.Equal(0, code);
         Assert.Contains("50 lines: 50 stored", errors);
         Assert.Equal(events.OrderByDescending(e => e.CreatedAt).Select(e => e.Id), MigratedDatabase.Ids(await ours.QueryAsync(new NostrFilter())));
+    }
+
+    [Fact]
+    public async Task Import_restores_protected_events_and_works_where_AUTH_is_required_for_writing()
+    {
+        await using var db = await MigratedDatabase.CreateAsync();
+        using var alice = EventSigner.Random();
+        var note = alice.Sign(1, "mine only", [["-"]], createdAt: 1_700_000_000);
+        var errors = new StringWriter();
+        var env = new Dictionary<string, string> { ["DATABASE_URL"] = db.Url, ["AUTH_REQUIRED_FOR_WRITE"] = "true" };
+        var code = await ImportCommand.RunAsync(env, ["-"], new MemoryStream(Encoding.UTF8.GetBytes(note + "\n")), errors);
+        Assert.Equal(0, code);
+        Assert.Contains("1 lines: 1 stored", errors.ToString());
+        Assert.Equal([Id(note)], MigratedDatabase.Ids(await db.QueryAsync(new NostrFilter())));
+    }
+
+    [Fact]
+    public async Task A_failed_export_leaves_the_previous_file_as_it_was()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"relay-export-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllTextAsync(path, "the last good backup\n");
+        try
+        {
+            var errors = new StringWriter();
+            var code = await ExportCommand.RunAsync(Env("postgres://postgres@127.0.0.1:1/nowhere"), [path], Stream.Null, errors);
+            Assert.Equal(1, code);
+            Assert.Contains("export failed", errors.ToString());
+            Assert.Equal("the last good backup\n", await File.ReadAllTextAsync(path));
+            Assert.False(File.Exists(path + ".partial"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

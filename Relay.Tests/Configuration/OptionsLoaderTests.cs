@@ -106,14 +106,16 @@ public sealed class OptionsLoaderTests
     {
         var o = OptionsLoader.Load(new Dictionary<string, string>
         {
-            ["DATABASE_URL"] = "postgres://relay:db-pass-123@db:5432/relay",
+            ["DATABASE_URL"] = "postgres://relay:db-pass+123@db:5432/relay",
             ["REDIS_URL"] = "redis://:redis-pass-456@redis:6379",
             ["OTEL_EXPORTER_OTLP_HEADERS"] = "x-api-key=otlp-key-789,x-team=ops",
         }, []);
         var text = new StringWriter();
         var masked = new Relay.Server.Observability.MaskingWriter(text, Relay.Server.Observability.RelayLogging.Secrets(o));
-        masked.WriteLine("failed: password authentication for relay:db-pass-123, redis AUTH redis-pass-456, header otlp-key-789, team ops");
-        Assert.Equal("failed: password authentication for relay:***, redis AUTH ***, header ***, team ops", text.ToString().TrimEnd());
+        masked.WriteLine("failed: password authentication for relay:db-pass+123, redis AUTH redis-pass-456, header otlp-key-789, team ops");
+        masked.WriteLine("{\"Message\":\"relay:db-pass\\u002B123\"} postgres://relay:db-pass%2B123@db");
+        Assert.Equal("failed: password authentication for relay:***, redis AUTH ***, header ***, team ops\n{\"Message\":\"relay:***\"} postgres://relay:***@db",
+            text.ToString().TrimEnd().Replace("\r", ""));
     }
 
     [Fact]

@@ -89,7 +89,7 @@ public sealed partial class DeploymentFilesTests
     {
         var set = new Dictionary<string, string>
         {
-            ["POSTGRES_PASSWORD"] = "pw", ["NOSTPY_DOMAIN"] = "relay.example.com",
+            ["POSTGRES_PASSWORD"] = "p@ss/w:rd", ["NOSTPY_DOMAIN"] = "relay.example.com",
             ["ADMIN_PUBKEY"] = "npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg",
         };
         var (text, errors) = Interpolate(File.ReadAllText(RepoFile(path)), set);
@@ -98,7 +98,7 @@ public sealed partial class DeploymentFilesTests
         yaml.Load(new StringReader(text));
         var relay = Map(Map(yaml.Documents[0].RootNode, "services"), "relay");
         var env = Map(relay, "environment").Children.ToDictionary(kv => ((YamlScalarNode)kv.Key).Value!, kv => ((YamlScalarNode)kv.Value).Value ?? "");
-        foreach (var nostpy in new[] { "WOT_ENABLED", "WOT_DEPTH", "ADMIN_PUBKEY", "CONTACT", "RELAY_ICON", "POOL_SIZE", "NOSTPY_DOMAIN", "DATABASE_URL", "REDIS_URL" })
+        foreach (var nostpy in new[] { "WOT_ENABLED", "WOT_DEPTH", "ADMIN_PUBKEY", "CONTACT", "RELAY_ICON", "POOL_SIZE", "NOSTPY_DOMAIN", "POSTGRES_HOST", "POSTGRES_PASSWORD", "REDIS_URL" })
             Assert.True(env.ContainsKey(nostpy), $"{path}: the relay is not given {nostpy}");
         var raw = File.ReadAllText(RepoFile(path));
         Assert.Matches(@"image: .*:\$\{VERSION:-latest\}", raw);
@@ -108,6 +108,7 @@ public sealed partial class DeploymentFilesTests
         Assert.True(options.WotEnabled);
         Assert.Equal("wss://relay.example.com", options.RelayUrl);
         Assert.Equal("redis:6379", options.RedisUrl);
+        Assert.Equal("postgres://nostr:p%40ss%2Fw%3Ard@postgres:5432/nostr", options.DatabaseUrl);   // a password needing escapes
     }
 
     [Fact]

@@ -15,7 +15,11 @@ public sealed class OpenFileLimitTests
     {
         await using var db = await TestDatabase.CreateAsync();
         var port = FreePort();
-        var relayDll = Path.Combine(AppContext.BaseDirectory, "relay.dll");
+        // The relay's own build output: the test's folder has relay.dll too, but without the
+        // runtime config and assemblies it needs on its own (the tests use ASP.NET's framework).
+        var sep = Path.DirectorySeparatorChar;
+        var relayDll = Path.Combine(AppContext.BaseDirectory.Replace($"{sep}Relay.Tests{sep}", $"{sep}Relay.Server{sep}"), "relay.dll");
+        Assert.True(File.Exists(relayDll), $"{relayDll} is missing (build Relay.Server)");
         var psi = new ProcessStartInfo("bash", ["-c", $"ulimit -n 512 && ulimit -Hn 512 && exec dotnet \"{relayDll}\""])
         {
             RedirectStandardOutput = true,
