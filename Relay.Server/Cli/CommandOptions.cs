@@ -23,6 +23,20 @@ internal static class CommandOptions
         }
     }
 
+    /// For `import` and `export`: their own arguments apart, the settings loaded, and their one
+    /// FILE ("-", the default, for standard input or output). False after saying what is wrong.
+    public static bool TryLoadFileCommand(IReadOnlyDictionary<string, string> env, string[] args, string[] switches, string[] valued,
+        string command, TextWriter errors, out CommandArgs parts, out RelayOptions options, out string path)
+    {
+        (parts, options, path) = (null!, null!, "-");
+        try { parts = CommandArgs.Split(args, switches, valued); }
+        catch (OptionsException e) { errors.WriteLine($"relay: {e.Message}"); return false; }
+        if (!TryLoad(env, parts.Settings, errors, out options)) return false;
+        if (parts.Positional.Count > 1) { errors.WriteLine($"relay: {command} takes one FILE (or - for standard {(command == "import" ? "input" : "output")})"); return false; }
+        if (parts.Positional.Count == 1) path = parts.Positional[0];
+        return true;
+    }
+
     /// The database the settings name (arrays on: filters with several values use them), or null
     /// after saying why the URL is unusable.
     public static NpgsqlDataSource? OpenDatabase(RelayOptions options, TextWriter errors)

@@ -19,13 +19,9 @@ internal static class ExportCommand
     public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, Stream stdout, TextWriter errors,
         CancellationToken ct = default)
     {
-        CommandArgs parts;
-        try { parts = CommandArgs.Split(args, ["--oldest-first"], ["--filter", "--since", "--until"]); }
-        catch (OptionsException e) { errors.WriteLine($"relay: {e.Message}"); return 2; }
-        if (!CommandOptions.TryLoad(env, parts.Settings, errors, out var options)) return 2;
-        if (parts.Positional.Count > 1) { errors.WriteLine("relay: export takes one FILE (or - for standard output)"); return 2; }
+        if (!CommandOptions.TryLoadFileCommand(env, args, ["--oldest-first"], ["--filter", "--since", "--until"], "export", errors,
+                out var parts, out var options, out var path)) return 2;
         if (ReadFilter(parts, out var error) is not { } filter) { errors.WriteLine($"relay: {error}"); return 2; }
-        var path = parts.Positional.Count == 1 ? parts.Positional[0] : "-";
 
         if (CommandOptions.OpenDatabase(options, errors) is not { } opened) return 2;
         await using var db = opened;

@@ -22,12 +22,7 @@ internal static class ImportCommand
     public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, Stream stdin, TextWriter errors,
         CancellationToken ct = default)
     {
-        CommandArgs parts;
-        try { parts = CommandArgs.Split(args, ["--no-verify"], []); }
-        catch (OptionsException e) { errors.WriteLine($"relay: {e.Message}"); return 2; }
-        if (!CommandOptions.TryLoad(env, parts.Settings, errors, out var options)) return 2;
-        if (parts.Positional.Count > 1) { errors.WriteLine("relay: import takes one FILE (or - for standard input)"); return 2; }
-        var path = parts.Positional.Count == 1 ? parts.Positional[0] : "-";
+        if (!CommandOptions.TryLoadFileCommand(env, args, ["--no-verify"], [], "import", errors, out var parts, out var options, out var path)) return 2;
 
         Stream input;
         try { input = path == "-" ? stdin : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
