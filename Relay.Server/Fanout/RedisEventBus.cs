@@ -19,6 +19,7 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
     private readonly byte[] _nodeId = RandomNumberGenerator.GetBytes(NodeIdLength);
     private readonly RelayLog _log;
     private readonly RelayMetrics _metrics;
+    private int _down;
 
     private RedisEventBus(LocalEventBus local, ConnectionMultiplexer redis, string channel, RelayLog log, RelayMetrics metrics)
     {
@@ -37,7 +38,17 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         options.ClientName = "nostr-relay";
         var redis = await ConnectionMultiplexer.ConnectAsync(options);
         var bus = new RedisEventBus(local, redis, channel, log, metrics);
-        redis.ConnectionFailed += (_, _) => metrics.RedisErrors.Increment();
+        // StackExchange.Redis reconnects (with back-off) and restores the subscription by itself;
+        // say so once per outage (it reports each of its connections), not once per event.
+        redis.ConnectionFailed += (_, e) =>
+        {
+            metrics.RedisErrors.Increment();
+            if (Interlocked.Exchange(ref bus._down, 1) == 0) log.RedisLost(e.Exception?.Message ?? e.FailureType.ToString());
+        };
+        redis.ConnectionRestored += (_, _) =>
+        {
+            if (redis.IsConnected && Interlocked.Exchange(ref bus._down, 0) == 1) log.RedisRestored();
+        };
         metrics.AddGauge("relay.redis.connected", "1 while connected to Redis (cross-process delivery works), else 0", () => redis.IsConnected ? 1 : 0);
         await bus._subscriber.SubscribeAsync(bus._channel, (_, message) => bus.OnMessage(message));
         return bus;
@@ -86,9 +97,14 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         if (EventParser.TryParse(message.AsSpan(NodeIdLength), out _) is { } e) _local.Publish(e);
     }
 
+    /// Never throws: whatever state the connection is in (down, half restored), the relay stops.
     public async ValueTask DisposeAsync()
     {
-        await _subscriber.UnsubscribeAllAsync();
-        await _redis.DisposeAsync();
+        try { await _subscriber.UnsubscribeAllAsync().WaitAsync(TimeSpan.FromSeconds(2)); }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException) { }
+        try { await _redis.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(2)); }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException) { }
+        try { _redis.Dispose(); }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException or InvalidOperationException) { }
     }
 }

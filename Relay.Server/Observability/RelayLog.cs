@@ -35,6 +35,12 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(3004, LogLevel.Error, "Live dispatch of an event failed")]
     public partial void DispatchFailed(Exception e);
 
+    [LoggerMessage(3005, LogLevel.Warning, "Redis connection lost ({Error}); live events reach this node's subscribers only until it is back, reconnecting")]
+    public partial void RedisLost(string error);
+
+    [LoggerMessage(3006, LogLevel.Information, "Redis connection restored; live events travel between the relays again")]
+    public partial void RedisRestored();
+
     [LoggerMessage(3002, LogLevel.Information, "Joined other relays through Redis channel {Channel}")]
     public partial void RedisJoined(string channel);
 
