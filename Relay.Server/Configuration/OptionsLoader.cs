@@ -89,6 +89,7 @@ internal static class OptionsLoader
           MAX_CONCURRENT_QUERIES (default: cores, at least 2)  REQ/COUNT queries run at once; the rest queue
                                 (heavy REQs, asking more than MAX_LIMIT events in all, take all slots but one)
           STORED_ANSWER_MEMORY_MB (default 128) stored answers held for clients not reading yet, all together
+          SEND_BUFFER_KB        (default 256)      each client socket's kernel send buffer (SO_SNDBUF; 0 = the kernel's autotuning)
         """;
 
     public static RelayOptions Load(IReadOnlyDictionary<string, string> env, string[] args)
@@ -202,6 +203,7 @@ internal static class OptionsLoader
             VerifyWorkers = Int("VERIFY_WORKERS", defaults.VerifyWorkers, 1, 256),
             MaxConcurrentQueries = Int("MAX_CONCURRENT_QUERIES", defaults.MaxConcurrentQueries, 1, 1024),
             StoredAnswerMemoryMb = Int("STORED_ANSWER_MEMORY_MB", defaults.StoredAnswerMemoryMb, 1, 1024 * 1024),
+            SendBufferBytes = Int("SEND_BUFFER_KB", defaults.SendBufferBytes / 1024, 0, 64 * 1024) * 1024,
             MaxIdsPerFilter = Int("MAX_IDS_PER_FILTER", defaults.MaxIdsPerFilter, 1, FilterParser.MaxValuesPerField),
             MaxAuthorsPerFilter = Int("MAX_AUTHORS_PER_FILTER", defaults.MaxAuthorsPerFilter, 1, FilterParser.MaxValuesPerField),
             MaxEventTags = Int("MAX_EVENT_TAGS", defaults.MaxEventTags, 0, EventParser.MaxTags),

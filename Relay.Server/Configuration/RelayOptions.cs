@@ -57,8 +57,14 @@ internal sealed record RelayOptions
     /// Stored answers held for clients not reading them yet, all together; past it such a client
     /// is closed as a slow reader (a query never waits for a reader while it holds a slot).
     public int StoredAnswerMemoryMb { get; init; } = 128;
-    /// A connection whose unsent replies exceed this many bytes is closed (a slow reader).
+    /// A connection whose unsent replies exceed this many bytes is closed (a slow reader); what
+    /// the kernel still holds for it counts too.
     public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;
+    /// SO_SNDBUF of each client socket (the kernel doubles it for its bookkeeping), so a reader
+    /// that stops costs at most MaxSendQueueBytes + twice this. Left to the kernel (0), a stalled
+    /// reader's kernel buffer grew to ~3 MiB on loopback, held up to 30 s after it was closed;
+    /// then what the kernel holds is measured and counted toward MaxSendQueueBytes instead.
+    public int SendBufferBytes { get; init; } = 256 * 1024;
 
     /// NIP-11 `software`: the project's homepage.
     public string Software { get; init; } = "https://github.com/nostr-relay-csharp/relay";

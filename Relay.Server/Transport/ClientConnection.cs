@@ -25,6 +25,10 @@ internal sealed partial class ClientConnection : IEventSource
     private readonly SendQueue _outbox = new();
     private List<ArraySegment<byte>>? _segments;   // created by the first large (gathered) send
     private long _queuedBytes;
+    // With the kernel left to size the send buffer (SEND_BUFFER_KB=0), what it still held unsent
+    // after our last write while a backlog waited (SIOCOUTQ); it counts toward the slow-reader
+    // limit. With SO_SNDBUF set, the kernel's share is bounded by it and not measured.
+    private long _kernelQueued;
     private volatile bool _dropQueued;       // set when closing a slow reader: skip what's queued, send the close
     private int _closeStarted;
     private readonly CancellationTokenSource _aborted = new();
@@ -108,7 +112,7 @@ internal sealed partial class ClientConnection : IEventSource
     public bool Send(OutboundFrame frame)
     {
         if (State is ConnectionState.Closing or ConnectionState.Closed) { frame.Release(); return false; }
-        if (Interlocked.Add(ref _queuedBytes, frame.Length) > _ctx.Options.MaxSendQueueBytes)
+        if (Interlocked.Add(ref _queuedBytes, frame.Length) + Volatile.Read(ref _kernelQueued) > _ctx.Options.MaxSendQueueBytes)
         {
             Interlocked.Add(ref _queuedBytes, -frame.Length);
             frame.Release();
@@ -224,7 +228,12 @@ internal sealed partial class ClientConnection : IEventSource
                 if (sending.Count == 1 && sending[0].TryGetBytes(out var whole)) await _socket.SendAsync(whole, SocketFlags.None);
                 else if (bytes <= CopyToSendBytes) await SendCopiedAsync(sending, bytes);
                 else await SendGatheredAsync(sending, heads);
-                Interlocked.Add(ref _queuedBytes, -bytes);
+                // Kernel-sized buffers grow to megabytes for a reader that stopped: after a backlog
+                // (or a big write), ask the kernel what it still holds, so the slow-reader limit
+                // counts all the memory this client costs. A reader that keeps up never pays for it.
+                var backlog = Interlocked.Add(ref _queuedBytes, -bytes);
+                if (_ctx.Options.SendBufferBytes == 0)
+                    Volatile.Write(ref _kernelQueued, backlog > 0 || bytes >= 16 * 1024 ? UnsentInKernel(_socket) : 0);
                 foreach (var f in sending) f.Release();
                 sending.Clear();
             }
@@ -274,6 +283,18 @@ internal sealed partial class ClientConnection : IEventSource
             ArrayPool<byte>.Shared.Return(scratch);
         }
     }
+
+    /// Bytes written to the socket that the peer has not acknowledged yet (Linux SIOCOUTQ); 0 if unknown.
+    private static long UnsentInKernel(Socket socket)
+    {
+        try { return ioctl((int)socket.SafeHandle.DangerousGetHandle(), SIOCOUTQ, out var n) == 0 ? n : 0; }
+        catch (ObjectDisposedException) { return 0; }
+    }
+
+    private const nuint SIOCOUTQ = 0x5411;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = false)]
+    private static partial int ioctl(int fd, nuint request, out int value);
 
     private async Task SendRawAsync(byte[] bytes)
     {

@@ -104,6 +104,7 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
                 continue;
             }
             client.NoDelay = true;
+            if (ctx.Options.SendBufferBytes > 0) client.SendBufferSize = ctx.Options.SendBufferBytes;
             if (ctx.Connections.Count >= MaxConnections)
             {
                 ctx.Metrics.ConnectionsRefused.Increment();

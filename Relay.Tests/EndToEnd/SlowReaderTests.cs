@@ -97,3 +97,75 @@ public sealed class SlowReaderTests
         Assert.NotEmpty(events);
     }
 }
+
+/// What the kernel holds for a client that stopped reading: capped by SEND_BUFFER_KB.
+public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    /// Unsent bytes in the kernel for the relay's side of a loopback connection (tx_queue in /proc/net/tcp).
+    private static long KernelSendQueue(int relayPort, int clientPort)
+    {
+        foreach (var line in File.ReadLines("/proc/net/tcp").Skip(1))
+        {
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (Convert.ToInt32(f[1].Split(':')[1], 16) == relayPort && Convert.ToInt32(f[2].Split(':')[1], 16) == clientPort)
+                return Convert.ToInt64(f[4].Split(':')[0], 16);
+        }
+        throw new InvalidOperationException("connection not found in /proc/net/tcp");
+    }
+
+    private static async Task<EventSigner> StoreEightMegabytesAsync(TestRelay relay)
+    {
+        var signer = EventSigner.Random();
+        var padding = new string('x', 16 * 1024);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await using (var writer = new EventWriter(relay.Host.Database))
+            await writer.WriteAsync(Enumerable.Range(0, 500).Select(i => signer.SignEvent(1, $"{i} {padding}", createdAt: now - i)).ToList());
+        return signer;
+    }
+
+    private static async Task<long> HeldForStalledReaderAsync(int sendBufferKb)
+    {
+        await using var relay = await TestRelay.StartAsync(o => o with
+        {
+            SendBufferBytes = sendBufferKb * 1024, MaxSendQueueBytes = 64 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(30),
+        });
+        using var signer = await StoreEightMegabytesAsync(relay);
+
+        // An 8 MB answer to a client with a small receive window that reads none of it.
+        await using var stalled = await RawWebSocket.OpenAsync(relay.Port, receiveBuffer: 4096);
+        await stalled.SendTextAsync($"[\"REQ\",\"big\",{{\"authors\":[\"{signer.Pubkey}\"],\"limit\":500}}]");
+        long held = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            await Task.Delay(100);
+            held = Math.Max(held, KernelSendQueue(relay.Port, stalled.LocalPort));
+        }
+        return held;
+    }
+
+    [Fact]
+    public async Task The_kernel_holds_at_most_about_twice_SEND_BUFFER_KB_for_a_reader_that_stopped()
+    {
+        var capped = await HeldForStalledReaderAsync(64);
+        var kernels = await HeldForStalledReaderAsync(0);
+        output.WriteLine($"kernel send queue of a stalled reader: {capped} bytes with SEND_BUFFER_KB=64, {kernels} left to the kernel");
+        Assert.InRange(capped, 1, 2 * 64 * 1024 + 16 * 1024);   // the kernel doubles SO_SNDBUF for its bookkeeping
+        Assert.True(kernels > 2 * capped, $"left to the kernel it held {kernels} bytes, capped {capped}");
+    }
+
+    [Fact]
+    public async Task Left_to_the_kernel_its_buffered_bytes_count_toward_the_slow_reader_limit()
+    {
+        // Our own queue stays under half the limit (the answer is paced), and the stall timeout is
+        // far away: only the megabytes the kernel holds can close this reader within seconds.
+        await using var relay = await TestRelay.StartAsync(o => o with
+        {
+            SendBufferBytes = 0, MaxSendQueueBytes = 2 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(60),
+        });
+        using var signer = await StoreEightMegabytesAsync(relay);
+        await using var stalled = await RawWebSocket.OpenAsync(relay.Port, receiveBuffer: 4096);
+        await stalled.SendTextAsync($"[\"REQ\",\"big\",{{\"authors\":[\"{signer.Pubkey}\"],\"limit\":500}}]");
+        for (var i = 0; i < 100 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(50);
+        Assert.Equal(1, relay.Host.Metrics.SlowReadersClosed.Value);
+    }
+}

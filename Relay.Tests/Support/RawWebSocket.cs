@@ -46,18 +46,22 @@ internal sealed class RawWebSocket : IAsyncDisposable
     }
 
     /// A plain TCP connection to the relay; nothing sent yet.
-    public static async Task<RawWebSocket> ConnectTcpAsync(int port)
+    public static async Task<RawWebSocket> ConnectTcpAsync(int port, int receiveBuffer = 0)
     {
         var tcp = new TcpClient { NoDelay = true };
+        if (receiveBuffer > 0) tcp.ReceiveBufferSize = receiveBuffer;   // before connecting: it sets the window
         using var cts = new CancellationTokenSource(Timeout);
         await tcp.ConnectAsync("127.0.0.1", port, cts.Token);
         return new RawWebSocket(tcp);
     }
 
+    /// This end's TCP port (to find the connection in /proc/net/tcp).
+    public int LocalPort => ((System.Net.IPEndPoint)_tcp.Client.LocalEndPoint!).Port;
+
     /// Connects and completes the opening handshake; fails the test unless the relay answers 101.
-    public static async Task<RawWebSocket> OpenAsync(int port)
+    public static async Task<RawWebSocket> OpenAsync(int port, int receiveBuffer = 0)
     {
-        var ws = await ConnectTcpAsync(port);
+        var ws = await ConnectTcpAsync(port, receiveBuffer);
         await ws.SendAsync(UpgradeRequest(port));
         var head = await ws.ReadHttpHeadAsync();
         if (head.Status != 101) throw new InvalidOperationException("handshake refused: " + head.StatusLine);
