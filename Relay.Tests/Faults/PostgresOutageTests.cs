@@ -105,3 +105,108 @@ public sealed class PostgresOutageTests
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, client.State);
     }
 }
+
+/// The database turned read-only, or restarted while a client publishes as fast as it can.
+public sealed class PostgresUnderLoadTests
+{
+    private static string Id(string json) => JsonDocument.Parse(json).RootElement.GetProperty("id").GetString()!;
+
+    private static async Task ExecuteAsync(string url, string sql)
+    {
+        await using var conn = new NpgsqlConnection(Relay.Storage.Postgres.DatabaseUrl.Parse(url).ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<HashSet<string>> StoredIdsAsync(string url)
+    {
+        await using var conn = new NpgsqlConnection(Relay.Storage.Postgres.DatabaseUrl.Parse(url).ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT encode(id, 'hex') FROM events", conn);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var ids = new HashSet<string>();
+        while (await r.ReadAsync()) ids.Add(r.GetString(0));
+        return ids;
+    }
+
+    [Fact]
+    public async Task A_read_only_database_gets_error_answers_and_nothing_is_acknowledged_until_it_is_writable()
+    {
+        await using var relay = await TestRelay.StartAsync();
+        await using var client = await relay.ConnectAsync();
+        using var s = EventSigner.Random();
+        Assert.True((await client.PublishAsync(s.Sign(1, "writable"))).Accepted);
+
+        // As a failed-over replica or a disk-full guard would: new sessions may only read.
+        await ExecuteAsync(TestDatabase.AdminUrl, $"ALTER DATABASE {relay.Database.Name} SET default_transaction_read_only = on");
+        await ExecuteAsync(TestDatabase.AdminUrl, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{relay.Database.Name}'");
+        var refused = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var e = s.Sign(1, $"read-only {i}");
+            var (accepted, message) = await client.PublishAsync(e);
+            Assert.False(accepted);
+            Assert.StartsWith("error:", message);
+            refused.Add(Id(e));
+        }
+        Assert.Single(await client.QueryAsync("reads", $"{{\"authors\":[\"{s.Pubkey}\"]}}"));   // reads still work
+
+        await ExecuteAsync(TestDatabase.AdminUrl, $"ALTER DATABASE {relay.Database.Name} SET default_transaction_read_only = off");
+        await ExecuteAsync(TestDatabase.AdminUrl, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{relay.Database.Name}'");
+        var stored = false;
+        for (var i = 0; i < 50 && !stored; i++)
+        {
+            var (accepted, message) = await client.PublishAsync(s.Sign(1, $"writable again {i}"));
+            if (!accepted) Assert.StartsWith("error:", message);
+            stored = accepted;
+        }
+        Assert.True(stored);
+        Assert.DoesNotContain(refused, (await StoredIdsAsync(relay.Database.Url)).Contains);
+    }
+
+    [Fact]
+    public async Task A_database_restarted_under_load_never_loses_an_acknowledged_event()
+    {
+        await using var pg = await OwnPostgres.StartAsync();
+        await using var relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = pg.Url });
+        await using var client = await relay.ConnectAsync();
+        using var s = EventSigner.Random();
+        var events = Enumerable.Range(0, 2000).Select(i => s.Sign(1, $"load {i}")).ToList();
+        var answers = new Dictionary<string, (bool Accepted, string Message)>();
+        var restarted = 0;
+        Task restart = Task.CompletedTask;
+        var reading = Task.Run(async () =>
+        {
+            while (answers.Count < events.Count && await client.ReceiveAsync(TimeSpan.FromSeconds(60)) is { } m)
+            {
+                if (m[0].GetString() != "OK") continue;
+                answers[m[1].GetString()!] = (m[2].GetBoolean(), m[3].GetString()!);
+                if (answers.Count == 300 && Interlocked.Exchange(ref restarted, 1) == 0)
+                    restart = Task.Run(async () => { await pg.StopAsync(); await Task.Delay(500); await pg.StartAgainAsync(); });
+            }
+        });
+        foreach (var e in events) await client.SendEventAsync(e);
+        await reading;
+        await restart;
+
+        Assert.Equal(1, restarted);
+        Assert.Equal(events.Count, answers.Count);                      // every EVENT answered
+        Assert.All(answers.Values.Where(a => !a.Accepted), a => Assert.StartsWith("error:", a.Message));
+        var stored = await StoredIdsAsync(pg.Url);
+        foreach (var (id, (accepted, _)) in answers)
+            if (accepted) Assert.Contains(id, stored);                 // nothing acknowledged is lost
+        Assert.Contains(answers.Values, a => a.Accepted);
+
+        // And it stores again once the database is back.
+        var back = false;
+        for (var i = 0; i < 100 && !back; i++)
+        {
+            var (accepted, message) = await client.PublishAsync(s.Sign(1, $"after the restart {i}"));
+            if (!accepted) Assert.StartsWith("error:", message);
+            back = accepted;
+            if (!back) await Task.Delay(100);
+        }
+        Assert.True(back);
+    }
+}
