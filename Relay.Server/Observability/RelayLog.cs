@@ -50,6 +50,15 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(4001, LogLevel.Error, "Verifier worker failed on a batch; its events were answered error:")]
     public partial void VerifyFailed(Exception e);
 
+    [LoggerMessage(5004, LogLevel.Warning, "Database unreachable or refusing writes ({What} failed: {Error}); EVENTs are answered error: and REQs CLOSED until it is back (logged once per outage)")]
+    public partial void DatabaseUnreachable(string what, string error);
+
+    [LoggerMessage(5005, LogLevel.Information, "Database reachable again ({Count} operation(s) failed meanwhile)")]
+    public partial void DatabaseRestored(long count);
+
+    [LoggerMessage(5006, LogLevel.Error, "{What} failed")]
+    public partial void DatabaseOperationFailed(Exception e, string what);
+
     [LoggerMessage(5002, LogLevel.Information, "Purged {Count} expired event(s) (NIP-40)")]
     public partial void PurgedExpired(long count);
 
@@ -71,6 +80,4 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(1003, LogLevel.Warning, "Open-file limit: {Message}")]
     public partial void FileLimit(string message);
 
-    [LoggerMessage(6001, LogLevel.Error, "Query for subscription failed")]
-    public partial void QueryFailed(Exception e);
 }

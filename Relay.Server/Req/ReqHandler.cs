@@ -15,7 +15,7 @@ namespace Relay.Server.Req;
 /// between the two. A query holds one of the few query slots only while PostgreSQL answers it:
 /// results a client is not reading yet wait in the connection's memory, not in the slot.
 internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, RelayPolicies policies,
-    RelayOptions options, RelayMetrics metrics, RelayLog log)
+    RelayOptions options, RelayMetrics metrics, DatabaseHealth health)
 {
     private readonly QuerySlots _queries = new(options.MaxConcurrentQueries);
     private readonly HeldAnswers _held = NewHeldAnswers(options, metrics);
@@ -91,6 +91,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
                     }, ct);
                     metrics.StoredEventsSent.Add(n);
                     span?.SetTag("relay.rows", n);
+                    health.Succeeded();
                 }
                 batch.AddEose();
                 SealOrGiveUp(batch, conn, roomAbove, ct);
@@ -117,8 +118,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             // The top of a background task: whatever failed (database down, our bug), the client
             // gets a CLOSED instead of a subscription that never reaches EOSE, and the
             // subscription no longer counts against MAX_SUBSCRIPTIONS.
-            log.QueryFailed(e);
-            metrics.DatabaseErrors.Increment();
+            health.Failed(e, "a REQ's query");
             span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
             if (!ct.IsCancellationRequested)
             {
@@ -158,11 +158,12 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             using (await _queries.EnterAsync(heavy: false, conn.Aborted))
                 conn.Send(Replies.Count(subIdJson, await EventQuery.CountAsync(db, filters, Now(), conn.Aborted,
                     policies.Private.HiddenFromCount(filters, conn.Session))));
+            health.Succeeded();
         }
         catch (OperationCanceledException) { }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
         {
-            log.QueryFailed(e);
+            health.Failed(e, "a COUNT query");
             conn.Send(Replies.Closed(subIdJson, "error: could not run the query, try again later"));
         }
     }

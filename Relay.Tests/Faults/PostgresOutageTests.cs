@@ -210,3 +210,41 @@ public sealed class PostgresUnderLoadTests
         Assert.True(back);
     }
 }
+
+/// What the operator reads about an outage: one line when it starts, one when it ends.
+public sealed class PostgresOutageLogTests
+{
+    [Fact]
+    public async Task A_relay_process_logs_a_database_outage_once_and_its_end_once()
+    {
+        await using var pg = await OwnPostgres.StartAsync();
+        await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string> { ["DATABASE_URL"] = pg.Url });
+        await using var client = await relay.ConnectAsync();
+        using var s = EventSigner.Random();
+        Assert.True((await client.PublishAsync(s.Sign(1, "before"))).Accepted);
+
+        await pg.StopAsync();
+        for (var i = 0; i < 10; i++) Assert.False((await client.PublishAsync(s.Sign(1, $"during {i}"))).Accepted);
+        for (var i = 0; i < 3; i++)
+        {
+            await client.SendAsync($"[\"REQ\",\"q{i}\",{{\"authors\":[\"{s.Pubkey}\"]}}]");
+            await client.ReadUntilAsync("CLOSED", $"q{i}");
+        }
+        await pg.StartAgainAsync();
+        var stored = false;
+        for (var i = 0; i < 100 && !stored; i++)
+        {
+            stored = (await client.PublishAsync(s.Sign(1, $"after {i}"))).Accepted;
+            if (!stored) await Task.Delay(100);
+        }
+        Assert.True(stored);
+
+        for (var i = 0; i < 50 && !relay.Log.Contains("Database reachable again"); i++) await Task.Delay(100);   // the console logger writes from a queue
+        Assert.True(relay.Log.Contains("Database reachable again"), relay.Log);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database unreachable"));
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database reachable again"));
+        Assert.Matches(@"Database reachable again \((1[3-9]|[2-9]\d|\d{3,}) operation\(s\) failed meanwhile\)", relay.Log);
+        relay.Signal("TERM");
+        Assert.Equal(0, await relay.ExitCodeAsync(TimeSpan.FromSeconds(15)));
+    }
+}
