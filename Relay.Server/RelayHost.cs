@@ -71,15 +71,15 @@ internal sealed class RelayHost : IAsyncDisposable
         _purger = new ExpiredEventPurger(db, _log, TimeSpan.FromMinutes(1));
         // Several writer loops, each with its own connection, let PostgreSQL use more than one core
         // and overlap one batch's commit with the next batch's inserts.
-        var health = new DatabaseHealth(_log, Metrics);
+        var writes = new DatabaseHealth(_log, Metrics, "writes");
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, health, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
         Metrics.AddGauge("relay.connections", "Open connections", () => _connections.Count);
         Metrics.AddGauge("relay.subscriptions", "Open subscriptions (REQs awaiting live events)", () => Subscriptions.Count);
         Metrics.AddGauge("relay.verify.queue", "Events waiting for signature verification", () => _verifyQueues.Depth);
         Metrics.AddGauge("relay.write.queue", "Verified events waiting to be written", () => _writeQueues.Depth);
-        var reqs = new ReqHandler(db, Subscriptions, policies, options, Metrics, health);
+        var reqs = new ReqHandler(db, Subscriptions, policies, options, Metrics, new DatabaseHealth(_log, Metrics, "queries"));
         _listener = new Listener(new ConnectionContext
         {
             Options = options,

@@ -2,36 +2,61 @@ using Npgsql;
 
 namespace Relay.Server.Observability;
 
-/// Whether PostgreSQL answers, as the writers and queries find it. The first failure of an
-/// outage is logged, the rest only counted (a down database fails every batch and every REQ:
-/// thousands of identical lines would bury the one that matters), and the first success after
-/// it says how many failed meanwhile. A failure that is not the database's (our bug) always logs.
-internal sealed class DatabaseHealth(RelayLog log, RelayMetrics metrics)
+/// Whether PostgreSQL does one kind of work (writes, or queries: a read-only database fails
+/// one and not the other), as the writers and queries find it. The first failure of an outage
+/// is logged, the rest only counted (a down database fails every batch and every REQ: thousands
+/// of identical lines would bury the one that matters), and the first success after it says how
+/// many failed meanwhile. A failure that is not an outage (a SQL error: our bug) always logs.
+internal sealed class DatabaseHealth(RelayLog log, RelayMetrics metrics, string work)
 {
-    public RelayMetrics Metrics => metrics;
-
-    private int _down;
+    private readonly Lock _transition = new();
+    private volatile bool _down;
     private long _failed;
+
+    public RelayMetrics Metrics => metrics;
 
     public void Failed(Exception e, string what)
     {
         metrics.DatabaseErrors.Increment();
-        if (!IsDatabaseFault(e))
+        if (!IsOutage(e))
         {
             log.DatabaseOperationFailed(e, what);
             return;
         }
-        Interlocked.Increment(ref _failed);
-        if (Interlocked.Exchange(ref _down, 1) == 0) log.DatabaseUnreachable(what, (e.InnerException ?? e).Message);
+        lock (_transition)
+        {
+            _failed++;
+            if (_down) return;
+            _down = true;
+        }
+        log.DatabaseUnreachable(work, what, (e.InnerException ?? e).Message);
     }
 
     /// Called after each batch written and each query answered: one volatile read while healthy.
     public void Succeeded()
     {
-        if (Volatile.Read(ref _down) == 0) return;
-        if (Interlocked.Exchange(ref _down, 0) == 1) log.DatabaseRestored(Interlocked.Exchange(ref _failed, 0));
+        if (!_down) return;
+        long failed;
+        lock (_transition)
+        {
+            if (!_down) return;
+            _down = false;
+            failed = _failed;
+            _failed = 0;
+        }
+        log.DatabaseRestored(work, failed);
     }
 
-    private static bool IsDatabaseFault(Exception e) =>
-        e is NpgsqlException or TimeoutException || e.InnerException is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException;
+    /// The database unreachable, restarting, read-only, out of space or connections: not a
+    /// statement of ours that it refused.
+    private static bool IsOutage(Exception e) => e switch
+    {
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal)   // connection exceptions
+            || p.SqlState.StartsWith("53", StringComparison.Ordinal)                   // insufficient resources (disk full, too many connections)
+            || p.SqlState.StartsWith("57P", StringComparison.Ordinal)                  // shut down, crash shutdown, cannot connect now
+            || p.SqlState.StartsWith("58", StringComparison.Ordinal)                   // system errors (I/O)
+            || p.SqlState == "25006",                                                   // read-only transaction
+        NpgsqlException or TimeoutException => true,                                   // refused, reset, timed out
+        _ => e.InnerException is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException,
+    };
 }

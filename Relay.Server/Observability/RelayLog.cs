@@ -38,7 +38,7 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(3005, LogLevel.Warning, "Redis connection lost ({Error}); live events reach this node's subscribers only until it is back, reconnecting")]
     public partial void RedisLost(string error);
 
-    [LoggerMessage(3006, LogLevel.Information, "Redis connection restored; live events travel between the relays again")]
+    [LoggerMessage(3006, LogLevel.Warning, "Redis connection restored; live events travel between the relays again")]
     public partial void RedisRestored();
 
     [LoggerMessage(3002, LogLevel.Information, "Joined other relays through Redis channel {Channel}")]
@@ -50,11 +50,11 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(4001, LogLevel.Error, "Verifier worker failed on a batch; its events were answered error:")]
     public partial void VerifyFailed(Exception e);
 
-    [LoggerMessage(5004, LogLevel.Warning, "Database unreachable or refusing writes ({What} failed: {Error}); EVENTs are answered error: and REQs CLOSED until it is back (logged once per outage)")]
-    public partial void DatabaseUnreachable(string what, string error);
+    [LoggerMessage(5004, LogLevel.Warning, "Database unreachable or refusing {Work} ({What} failed: {Error}); they are answered error: until it is back (logged once per outage)")]
+    public partial void DatabaseUnreachable(string work, string what, string error);
 
-    [LoggerMessage(5005, LogLevel.Information, "Database reachable again ({Count} operation(s) failed meanwhile)")]
-    public partial void DatabaseRestored(long count);
+    [LoggerMessage(5005, LogLevel.Warning, "Database reachable again for {Work} ({Count} operation(s) failed meanwhile)")]
+    public partial void DatabaseRestored(string work, long count);
 
     [LoggerMessage(5006, LogLevel.Error, "{What} failed")]
     public partial void DatabaseOperationFailed(Exception e, string what);

@@ -118,7 +118,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             // The top of a background task: whatever failed (database down, our bug), the client
             // gets a CLOSED instead of a subscription that never reaches EOSE, and the
             // subscription no longer counts against MAX_SUBSCRIPTIONS.
-            health.Failed(e, "a REQ's query");
+            if (!ct.IsCancellationRequested) health.Failed(e, "a REQ's query");   // not a client's CLOSE
             span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
             if (!ct.IsCancellationRequested)
             {

@@ -287,14 +287,17 @@ internal sealed partial class ClientConnection : IEventSource
     /// Bytes written to the socket that the peer has not acknowledged yet (Linux SIOCOUTQ); 0 if unknown.
     private static long UnsentInKernel(Socket socket)
     {
-        try { return ioctl((int)socket.SafeHandle.DangerousGetHandle(), SIOCOUTQ, out var n) == 0 ? n : 0; }
+        if (!OperatingSystem.IsLinux()) return 0;
+        // The marshaller holds a reference on the handle for the call (and throws once it is
+        // closed), so a concurrent Abort can't make us read a reused descriptor.
+        try { return ioctl(socket.SafeHandle, SIOCOUTQ, out var n) == 0 ? n : 0; }
         catch (ObjectDisposedException) { return 0; }
     }
 
     private const nuint SIOCOUTQ = 0x5411;
 
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = false)]
-    private static partial int ioctl(int fd, nuint request, out int value);
+    private static partial int ioctl(SafeSocketHandle fd, nuint request, out int value);
 
     private async Task SendRawAsync(byte[] bytes)
     {

@@ -172,13 +172,14 @@ public sealed class PostgresUnderLoadTests
         await using var relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = pg.Url });
         await using var client = await relay.ConnectAsync();
         using var s = EventSigner.Random();
-        var events = Enumerable.Range(0, 2000).Select(i => s.Sign(1, $"load {i}")).ToList();
+        var events = Enumerable.Range(0, 6000).Select(i => s.Sign(1, $"load {i}")).ToList();
+        var expected = int.MaxValue;   // set once the sender stops
         var answers = new Dictionary<string, (bool Accepted, string Message)>();
         var restarted = 0;
         Task restart = Task.CompletedTask;
         var reading = Task.Run(async () =>
         {
-            while (answers.Count < events.Count && await client.ReceiveAsync(TimeSpan.FromSeconds(60)) is { } m)
+            while (answers.Count < Volatile.Read(ref expected) && await client.ReceiveAsync(TimeSpan.FromSeconds(60)) is { } m)
             {
                 if (m[0].GetString() != "OK") continue;
                 answers[m[1].GetString()!] = (m[2].GetBoolean(), m[3].GetString()!);
@@ -186,9 +187,16 @@ public sealed class PostgresUnderLoadTests
                     restart = Task.Run(async () => { await pg.StopAsync(); await Task.Delay(500); await pg.StartAgainAsync(); });
             }
         });
-        foreach (var e in events) await client.SendEventAsync(e);
+        // Keep the load on until the database is back, so the restart lands in the middle of it.
+        var sent = 0;
+        while (sent < events.Count && (sent < 1000 || Volatile.Read(ref restarted) == 0 || !restart.IsCompleted))
+            await client.SendEventAsync(events[sent++]);
+        events.RemoveRange(sent, events.Count - sent);
+        Volatile.Write(ref expected, sent);
+        await client.SendAsync("not json");   // a NOTICE wakes the reader if it already has every answer
         await reading;
         await restart;
+        Assert.Contains(answers.Values, a => !a.Accepted);   // the outage met the load
 
         Assert.Equal(1, restarted);
         Assert.Equal(events.Count, answers.Count);                      // every EVENT answered
@@ -238,12 +246,15 @@ public sealed class PostgresOutageLogTests
             if (!stored) await Task.Delay(100);
         }
         Assert.True(stored);
+        Assert.Single(await client.QueryAsync("again", $"{{\"authors\":[\"{s.Pubkey}\"],\"limit\":1}}"));
 
-        for (var i = 0; i < 50 && !relay.Log.Contains("Database reachable again"); i++) await Task.Delay(100);   // the console logger writes from a queue
-        Assert.True(relay.Log.Contains("Database reachable again"), relay.Log);
-        Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database unreachable"));
-        Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database reachable again"));
-        Assert.Matches(@"Database reachable again \((1[3-9]|[2-9]\d|\d{3,}) operation\(s\) failed meanwhile\)", relay.Log);
+        // Writes and queries each: one line when they start failing, one when they work again.
+        for (var i = 0; i < 50 && !relay.Log.Contains("reachable again for queries"); i++) await Task.Delay(100);   // the console logger writes from a queue
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database unreachable or refusing writes"));
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database unreachable or refusing queries"));
+        Assert.Matches(@"Database reachable again for writes \((1\d|[2-9]\d|\d{3,}) operation\(s\) failed meanwhile\)", relay.Log);
+        Assert.Matches(@"Database reachable again for queries \(3 operation\(s\) failed meanwhile\)", relay.Log);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(relay.Log, "Database reachable again").Count);
         relay.Signal("TERM");
         Assert.Equal(0, await relay.ExitCodeAsync(TimeSpan.FromSeconds(15)));
     }

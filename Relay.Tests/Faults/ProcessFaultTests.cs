@@ -64,7 +64,7 @@ public sealed class ProcessFaultTests
             await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string> { ["DATABASE_URL"] = db.Url });
             var (acked, _, _) = await PublishAndSignalAsync(relay, signer, signalAfter: 300 + 400 * run, "KILL");
             Assert.NotNull(await relay.ExitCodeAsync(TimeSpan.FromSeconds(10)));
-            Assert.True(acked.Count >= 300 + 400 * run);
+            Assert.InRange(acked.Count, 300 + 400 * run, Events - 1);   // the kill landed in the middle of the load
             Assert.Equal(acked.Count, await StoredAsync(db, acked));
         }
     }

@@ -54,6 +54,11 @@ internal sealed class RelayProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        // Only what the test gives: none of the test run's own settings leak in.
+        foreach (var inherited in psi.Environment.Keys.Where(k => k.StartsWith("RELAY_", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal)
+                     || k is "LOG_LEVEL" or "LOG_FORMAT" or "REDIS_URL" or "DATABASE_URL").ToList())
+            psi.Environment.Remove(inherited);
+        psi.Environment["LOG_LEVEL"] = "Information";   // start-up waits for "Relay listening"
         psi.Environment["RELAY_HOST"] = "127.0.0.1";
         psi.Environment["RELAY_PORT"] = port.ToString();
         foreach (var (k, v) in settings) psi.Environment[k] = v;
