@@ -19,7 +19,19 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
     private readonly byte[] _nodeId = RandomNumberGenerator.GetBytes(NodeIdLength);
     private readonly RelayLog _log;
     private readonly RelayMetrics _metrics;
-    private int _down;
+    private readonly Lock _connections = new();
+    private int _failedConnections;   // a bit per ConnectionType that is down
+
+    /// Records one connection going down or coming back; true when the whole outage starts or ends.
+    private bool Transition(ConnectionType type, bool failed)
+    {
+        lock (_connections)
+        {
+            var before = _failedConnections;
+            _failedConnections = failed ? before | (1 << (int)type) : before & ~(1 << (int)type);
+            return failed ? before == 0 : before != 0 && _failedConnections == 0;
+        }
+    }
 
     private RedisEventBus(LocalEventBus local, ConnectionMultiplexer redis, string channel, RelayLog log, RelayMetrics metrics)
     {
@@ -39,17 +51,19 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         var redis = await ConnectionMultiplexer.ConnectAsync(options);
         var bus = new RedisEventBus(local, redis, channel, log, metrics);
         // StackExchange.Redis reconnects (with back-off) and restores the subscription by itself;
-        // say so once per outage (it reports each of its connections), not once per event.
+        // say so once per outage, not once per event. It reports each of its connections (commands,
+        // subscription) apart: the outage ends when every one that failed is back.
         redis.ConnectionFailed += (_, e) =>
         {
             metrics.RedisErrors.Increment();
-            if (Interlocked.Exchange(ref bus._down, 1) == 0) log.RedisLost(e.Exception?.Message ?? e.FailureType.ToString());
+            if (bus.Transition(e.ConnectionType, failed: true)) log.RedisLost(e.Exception?.Message ?? e.FailureType.ToString());
         };
-        redis.ConnectionRestored += (_, _) =>
+        redis.ConnectionRestored += (_, e) =>
         {
-            if (redis.IsConnected && Interlocked.Exchange(ref bus._down, 0) == 1) log.RedisRestored();
+            if (bus.Transition(e.ConnectionType, failed: false)) log.RedisRestored();
         };
-        metrics.AddGauge("relay.redis.connected", "1 while connected to Redis (cross-process delivery works), else 0", () => redis.IsConnected ? 1 : 0);
+        metrics.AddGauge("relay.redis.connected", "1 while subscribed through Redis (cross-process delivery works), else 0",
+            () => redis.IsConnected && bus._subscriber.IsConnected(bus._channel) ? 1 : 0);
         await bus._subscriber.SubscribeAsync(bus._channel, (_, message) => bus.OnMessage(message));
         return bus;
     }

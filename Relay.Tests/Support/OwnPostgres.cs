@@ -37,11 +37,19 @@ internal sealed class OwnPostgres : IAsyncDisposable
         var data = Path.Combine(dir, "data");
         if (IsRoot) Process.Start("chown", ["postgres:postgres", dir])!.WaitForExit();
         var pg = new OwnPostgres(dir);
-        await RunAsync("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-locale", "-E", "UTF8");
-        await File.AppendAllTextAsync(Path.Combine(data, "postgresql.conf"),
-            $"\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\nport = {pg.Port}\nfsync = off\nshared_buffers = 32MB\nmax_connections = 50\n");
-        await pg.StartAgainAsync();
-        return pg;
+        try
+        {
+            await RunAsync("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-locale", "-E", "UTF8");
+            await File.AppendAllTextAsync(Path.Combine(data, "postgresql.conf"),
+                $"\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\nport = {pg.Port}\nfsync = off\nshared_buffers = 32MB\nmax_connections = 50\n");
+            await pg.StartAgainAsync();
+            return pg;
+        }
+        catch
+        {
+            await pg.DisposeAsync();   // no cluster or folder left behind by a failed start
+            throw;
+        }
     }
 
     public Task StartAgainAsync() => RunAsync("pg_ctl", "-D", Path.Combine(_dir, "data"), "-l", Path.Combine(_dir, "server.log"), "-w", "-t", "60", "start");
@@ -51,7 +59,7 @@ internal sealed class OwnPostgres : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try { await StopAsync(); } catch (InvalidOperationException) { }   // already stopped
-        Directory.Delete(_dir, recursive: true);
+        try { await StopAsync(); } catch (InvalidOperationException) { }   // already stopped, or never started
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 }
