@@ -74,7 +74,7 @@ internal sealed class RelayHost : IAsyncDisposable
         var writes = new DatabaseHealth(_log, Metrics, "writes");
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, Metrics, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
         Metrics.AddGauge("relay.connections", "Open connections", () => _connections.Count);
         Metrics.AddGauge("relay.subscriptions", "Open subscriptions (REQs awaiting live events)", () => Subscriptions.Count);
         Metrics.AddGauge("relay.verify.queue", "Events waiting for signature verification", () => _verifyQueues.Depth);

@@ -37,6 +37,25 @@ internal static class CommandOptions
         return true;
     }
 
+    /// A database command's frame: settings (exit 2 on a bad one), the database they name, and
+    /// the database's failures turned into "relay: {failure}: …" and exit 1.
+    public static async Task<int> RunOnDatabaseAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter errors,
+        string failure, Func<NpgsqlDataSource, Task<int>> body)
+    {
+        if (!TryLoad(env, args, errors, out var options)) return 2;
+        if (OpenDatabase(options, errors) is not { } opened) return 2;
+        await using var db = opened;
+        try
+        {
+            return await body(db);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            errors.WriteLine($"relay: {failure}: {e.Message}");
+            return 1;
+        }
+    }
+
     /// The database the settings name (arrays on: filters with several values use them), or null
     /// after saying why the URL is unusable.
     public static NpgsqlDataSource? OpenDatabase(RelayOptions options, TextWriter errors)

@@ -1,4 +1,3 @@
-using Npgsql;
 using Relay.Storage.Postgres;
 
 namespace Relay.Server.Cli;
@@ -7,21 +6,11 @@ namespace Relay.Server.Cli;
 /// step before the new relays start, or to check a database URL).
 internal static class MigrateCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors)
-    {
-        if (!CommandOptions.TryLoad(env, args, errors, out var options)) return 2;
-        if (CommandOptions.OpenDatabase(options, errors) is not { } opened) return 2;
-        await using var db = opened;
-        try
+    public static Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors) =>
+        CommandOptions.RunOnDatabaseAsync(env, args, errors, "cannot migrate", async db =>
         {
             var applied = await Migrator.ApplyAsync(db, name => output.WriteLine($"applying {name}"));
             output.WriteLine(applied == 0 ? "the database is up to date" : $"applied {applied} migration(s)");
             return 0;
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            errors.WriteLine($"relay: cannot migrate: {e.Message}");
-            return 1;
-        }
-    }
+        });
 }

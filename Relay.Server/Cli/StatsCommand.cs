@@ -1,4 +1,3 @@
-using Npgsql;
 using Relay.Storage.Postgres;
 
 namespace Relay.Server.Cli;
@@ -7,12 +6,8 @@ namespace Relay.Server.Cli;
 /// size of each table and index — for an operator sizing disks or checking an import.
 internal static class StatsCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors)
-    {
-        if (!CommandOptions.TryLoad(env, args, errors, out var options)) return 2;
-        if (CommandOptions.OpenDatabase(options, errors) is not { } opened) return 2;
-        await using var db = opened;
-        try
+    public static Task<int> RunAsync(IReadOnlyDictionary<string, string> env, string[] args, TextWriter output, TextWriter errors) =>
+        CommandOptions.RunOnDatabaseAsync(env, args, errors, "cannot read the database", async db =>
         {
             await using (var cmd = db.CreateCommand("SELECT count(*), min(created_at), max(created_at) FROM events"))
             await using (var r = await cmd.ExecuteReaderAsync())
@@ -39,13 +34,7 @@ internal static class StatsCommand
             await using (var r = await cmd.ExecuteReaderAsync())
                 while (await r.ReadAsync()) output.WriteLine($"{r.GetString(0),-35} {Size(r.GetInt64(1))}");
             return 0;
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            errors.WriteLine($"relay: cannot read the database: {e.Message}");
-            return 1;
-        }
-    }
+        });
 
     private static string Size(long bytes) =>
         bytes >= 1 << 30 ? $"{bytes / (double)(1 << 30):F1} GiB" : bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes / 1024.0:F0} KiB";

@@ -13,8 +13,6 @@ internal sealed class DatabaseHealth(RelayLog log, RelayMetrics metrics, string 
     private volatile bool _down;
     private long _failed;
 
-    public RelayMetrics Metrics => metrics;
-
     public void Failed(Exception e, string what)
     {
         metrics.DatabaseErrors.Increment();

@@ -13,7 +13,7 @@ namespace Relay.Server.Store;
 /// publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
-    RecentIds recent, RelayLog log, DatabaseHealth health, int maxBatch, TimeSpan maxDelay, string? relayUrl)
+    RecentIds recent, RelayLog log, RelayMetrics metrics, DatabaseHealth health, int maxBatch, TimeSpan maxDelay, string? relayUrl)
 {
     public const string SupersededMessage = "duplicate: a newer version of this replaceable event is stored";
     public const string DeletedMessage = "blocked: deleted by its author";
@@ -52,8 +52,8 @@ internal sealed class WriteBatcher(
                 for (var i = 0; i < batch.Count; i++)
                     if (!answered[i]) ingester.Finish(batch[i], EventOutcome.Rejected, "error: could not store the event, try again later");
             }
-            health.Metrics.WriteBatchEvents.Record(batch.Count);
-            health.Metrics.WriteBatchSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            metrics.WriteBatchEvents.Record(batch.Count);
+            metrics.WriteBatchSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             batch.Clear();
             events.Clear();
         }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Relay.Tests.Support;
@@ -14,30 +13,13 @@ public sealed class OpenFileLimitTests
     public async Task Under_a_low_open_file_limit_the_excess_gets_503_and_nothing_hangs()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var port = FreePort();
-        // The relay's own build output: the test's folder has relay.dll too, but without the
-        // runtime config and assemblies it needs on its own (the tests use ASP.NET's framework).
-        var sep = Path.DirectorySeparatorChar;
-        var relayDll = Path.Combine(AppContext.BaseDirectory.Replace($"{sep}Relay.Tests{sep}", $"{sep}Relay.Server{sep}"), "relay.dll");
-        Assert.True(File.Exists(relayDll), $"{relayDll} is missing (build Relay.Server)");
-        var psi = new ProcessStartInfo("bash", ["-c", $"ulimit -n 512 && ulimit -Hn 512 && exec dotnet \"{relayDll}\""])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            Environment = { ["RELAY_HOST"] = "127.0.0.1", ["RELAY_PORT"] = port.ToString(), ["DATABASE_URL"] = db.Url },
-        };
-        using var relay = Process.Start(psi)!;
-        var log = new StringBuilder();
-        relay.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-        relay.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-        relay.BeginOutputReadLine();
-        relay.BeginErrorReadLine();
+        await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string> { ["DATABASE_URL"] = db.Url },
+            shellPrefix: "ulimit -n 512 && ulimit -Hn 512 && ");
+        var port = relay.Port;
         var sockets = new List<Socket>();
         try
         {
-            for (var i = 0; i < 200 && !Logged(log, "Relay listening"); i++) await Task.Delay(50);
-            Assert.True(Logged(log, "Relay listening"), "relay did not start: " + log);
-            var cap = int.Parse(System.Text.RegularExpressions.Regex.Match(Text(log), @"at most (\d+) connections").Groups[1].Value);
+            var cap = int.Parse(System.Text.RegularExpressions.Regex.Match(relay.Log, @"at most (\d+) connections").Groups[1].Value);
             Assert.InRange(cap, 100, 449);   // lowered, with a log line saying so
 
             int upgraded = 0, refused = 0;
@@ -51,7 +33,7 @@ public sealed class OpenFileLimitTests
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 int n;
                 try { n = await s.ReceiveAsync(buffer, SocketFlags.None, cts.Token); }
-                catch (OperationCanceledException) { Assert.Fail($"connection {i + 1} got no answer within 10 s ({upgraded} upgraded, {refused} refused); open files: {OpenFiles(relay.Id)}; log:\n{log}"); throw; }
+                catch (OperationCanceledException) { Assert.Fail($"connection {i + 1} got no answer within 10 s ({upgraded} upgraded, {refused} refused); open files: {OpenFiles(relay.Pid)}; log:\n{relay.Log}"); throw; }
                 var status = Encoding.ASCII.GetString(buffer, 0, n);
                 if (status.StartsWith("HTTP/1.1 101")) upgraded++;
                 else if (status.StartsWith("HTTP/1.1 503")) refused++;
@@ -62,23 +44,11 @@ public sealed class OpenFileLimitTests
         finally
         {
             foreach (var s in sockets) s.Dispose();
-            relay.Kill(entireProcessTree: true);
-            await relay.WaitForExitAsync();
         }
     }
 
     private static string OpenFiles(int pid)
     {
         try { return Directory.GetFiles($"/proc/{pid}/fd").Length.ToString(); } catch (IOException) { return "?"; }
-    }
-
-    private static bool Logged(StringBuilder log, string text) => Text(log).Contains(text);
-    private static string Text(StringBuilder log) { lock (log) return log.ToString(); }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 }

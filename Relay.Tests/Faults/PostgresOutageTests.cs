@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Npgsql;
 using Relay.Storage.Model;
 using Relay.Tests.Support;
@@ -23,17 +22,6 @@ public sealed class PostgresOutageTests
             await Task.Delay(100);
         }
         Assert.Fail("the relay did not store an event again");
-    }
-
-    private static string Id(string json) => JsonDocument.Parse(json).RootElement.GetProperty("id").GetString()!;
-
-    private static async Task<long> CountAsync(string url, string sql, params object[] args)
-    {
-        await using var conn = new NpgsqlConnection(Relay.Storage.Postgres.DatabaseUrl.Parse(url).ConnectionString);
-        await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        foreach (var a in args) cmd.Parameters.AddWithValue(a);
-        return (long)(await cmd.ExecuteScalarAsync())!;
     }
 
     [Fact]
@@ -62,12 +50,12 @@ public sealed class PostgresOutageTests
         await PublishUntilStoredAsync(client, () => s.Sign(1, $"after {n++}"), refused);
         var stored = await client.QueryAsync("up", $"{{\"authors\":[\"{s.Pubkey}\"]}}");
         var ids = stored.Select(e => e.GetProperty("id").GetString()).ToHashSet();
-        Assert.Contains(Id(before), ids);
+        Assert.Contains(FaultDatabase.Id(before), ids);
         Assert.Equal(2, ids.Count);                                 // before, and the one that got OK true after
-        Assert.DoesNotContain(refused.Select(Id), ids.Contains);   // nothing answered error: was stored
+        Assert.DoesNotContain(refused.Select(FaultDatabase.Id), ids.Contains);   // nothing answered error: was stored
 
         // The pool holds no more connections than it may (broken ones were dropped, not leaked).
-        Assert.InRange(await CountAsync(pg.Url, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'postgres' AND pid <> pg_backend_pid()"),
+        Assert.InRange(await FaultDatabase.ScalarAsync(pg.Url, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'postgres' AND pid <> pg_backend_pid()"),
             0, relay.Options.DatabasePoolSize);
     }
 
@@ -83,7 +71,7 @@ public sealed class PostgresOutageTests
         var answered = new List<(string Event, bool Accepted)>();
         for (var round = 0; round < 3; round++)
         {
-            await CountAsync(TestDatabase.AdminUrl,
+            await FaultDatabase.ScalarAsync(TestDatabase.AdminUrl,
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", relay.Database.Name);
             for (var i = 0; i < 5; i++)
             {
@@ -100,8 +88,8 @@ public sealed class PostgresOutageTests
         // Exactly what got OK true is stored.
         var stored = (await client.QueryAsync("all", $"{{\"authors\":[\"{s.Pubkey}\"],\"limit\":500}}"))
             .Select(e => e.GetProperty("id").GetString()!).ToHashSet();
-        foreach (var (e, accepted) in answered) Assert.Equal(accepted, stored.Contains(Id(e)));
-        Assert.DoesNotContain(refused.Select(Id), stored.Contains);
+        foreach (var (e, accepted) in answered) Assert.Equal(accepted, stored.Contains(FaultDatabase.Id(e)));
+        Assert.DoesNotContain(refused.Select(FaultDatabase.Id), stored.Contains);
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, client.State);
     }
 }
@@ -109,27 +97,6 @@ public sealed class PostgresOutageTests
 /// The database turned read-only, or restarted while a client publishes as fast as it can.
 public sealed class PostgresUnderLoadTests
 {
-    private static string Id(string json) => JsonDocument.Parse(json).RootElement.GetProperty("id").GetString()!;
-
-    private static async Task ExecuteAsync(string url, string sql)
-    {
-        await using var conn = new NpgsqlConnection(Relay.Storage.Postgres.DatabaseUrl.Parse(url).ConnectionString);
-        await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        await cmd.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<HashSet<string>> StoredIdsAsync(string url)
-    {
-        await using var conn = new NpgsqlConnection(Relay.Storage.Postgres.DatabaseUrl.Parse(url).ConnectionString);
-        await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT encode(id, 'hex') FROM events", conn);
-        await using var r = await cmd.ExecuteReaderAsync();
-        var ids = new HashSet<string>();
-        while (await r.ReadAsync()) ids.Add(r.GetString(0));
-        return ids;
-    }
-
     [Fact]
     public async Task A_read_only_database_gets_error_answers_and_nothing_is_acknowledged_until_it_is_writable()
     {
@@ -139,8 +106,8 @@ public sealed class PostgresUnderLoadTests
         Assert.True((await client.PublishAsync(s.Sign(1, "writable"))).Accepted);
 
         // As a failed-over replica or a disk-full guard would: new sessions may only read.
-        await ExecuteAsync(TestDatabase.AdminUrl, $"ALTER DATABASE {relay.Database.Name} SET default_transaction_read_only = on");
-        await ExecuteAsync(TestDatabase.AdminUrl, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{relay.Database.Name}'");
+        await FaultDatabase.ExecuteAsync(TestDatabase.AdminUrl, $"ALTER DATABASE {relay.Database.Name} SET default_transaction_read_only = on");
+        await FaultDatabase.ExecuteAsync(TestDatabase.AdminUrl, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{relay.Database.Name}'");
         var refused = new List<string>();
         for (var i = 0; i < 5; i++)
         {
@@ -148,12 +115,12 @@ public sealed class PostgresUnderLoadTests
             var (accepted, message) = await client.PublishAsync(e);
             Assert.False(accepted);
             Assert.StartsWith("error:", message);
-            refused.Add(Id(e));
+            refused.Add(FaultDatabase.Id(e));
         }
         Assert.Single(await client.QueryAsync("reads", $"{{\"authors\":[\"{s.Pubkey}\"]}}"));   // reads still work
 
-        await ExecuteAsync(TestDatabase.AdminUrl, $"ALTER DATABASE {relay.Database.Name} SET default_transaction_read_only = off");
-        await ExecuteAsync(TestDatabase.AdminUrl, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{relay.Database.Name}'");
+        await FaultDatabase.ExecuteAsync(TestDatabase.AdminUrl, $"ALTER DATABASE {relay.Database.Name} SET default_transaction_read_only = off");
+        await FaultDatabase.ExecuteAsync(TestDatabase.AdminUrl, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{relay.Database.Name}'");
         var stored = false;
         for (var i = 0; i < 50 && !stored; i++)
         {
@@ -162,7 +129,7 @@ public sealed class PostgresUnderLoadTests
             stored = accepted;
         }
         Assert.True(stored);
-        Assert.DoesNotContain(refused, (await StoredIdsAsync(relay.Database.Url)).Contains);
+        Assert.DoesNotContain(refused, (await FaultDatabase.StoredIdsAsync(relay.Database.Url)).Contains);
     }
 
     [Fact]
@@ -201,7 +168,7 @@ public sealed class PostgresUnderLoadTests
         Assert.Equal(1, restarted);
         Assert.Equal(events.Count, answers.Count);                      // every EVENT answered
         Assert.All(answers.Values.Where(a => !a.Accepted), a => Assert.StartsWith("error:", a.Message));
-        var stored = await StoredIdsAsync(pg.Url);
+        var stored = await FaultDatabase.StoredIdsAsync(pg.Url);
         foreach (var (id, (accepted, _)) in answers)
             if (accepted) Assert.Contains(id, stored);                 // nothing acknowledged is lost
         Assert.Contains(answers.Values, a => a.Accepted);
