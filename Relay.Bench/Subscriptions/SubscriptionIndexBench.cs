@@ -59,7 +59,6 @@ public class SubscriptionIndexBench
         // Every connection wraps the same accepted socket: nothing reads or writes it, and one
         // socket pair per connection would need 2,000 descriptors for the 100k case.
         var rng = new Random(42);
-        var noSentIds = new HashSet<Key32>();
         var matching = new List<ClientConnection>();
         ClientConnection? conn = null;
         for (var i = 0; i < Subscriptions; i++)
@@ -73,7 +72,7 @@ public class SubscriptionIndexBench
             }
             var sub = new Subscription(conn!, $"feed-{i}", [new NostrFilter { Authors = authors, Kinds = [1] }]);
             _index.Add(sub);
-            sub.GoLive(noSentIds);   // past EOSE: matches are framed and queued, not held
+            sub.GoLive(0);   // past EOSE: matches are framed and queued, not held
         }
         _matching = [.. matching.Distinct()];
 

@@ -7,11 +7,13 @@ namespace Relay.Server.Fanout;
 
 /// Joins several relay processes into one relay: every accepted event is delivered locally at
 /// once and PUBLISHed on a Redis channel; events other nodes publish arrive through SUBSCRIBE
-/// and go to the local index. A message carries the sender's node id first, so a node skips
-/// its own. If Redis goes away, local delivery goes on and StackExchange.Redis reconnects.
+/// and go to the local index. A message is the sender's node id (so a node skips its own), the
+/// event's commit position (big-endian, the live fence), then the event's JSON. If Redis goes
+/// away, local delivery goes on and StackExchange.Redis reconnects.
 internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
 {
     private const int NodeIdLength = 16;
+    private const int HeaderLength = NodeIdLength + sizeof(long);
     private readonly LocalEventBus _local;
     private readonly ConnectionMultiplexer _redis;
     private readonly ISubscriber _subscriber;
@@ -88,9 +90,10 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
     public void Publish(NostrEvent e)
     {
         _local.Publish(e);
-        var message = new byte[NodeIdLength + e.Raw.Length];
+        var message = new byte[HeaderLength + e.Raw.Length];
         _nodeId.CopyTo(message, 0);
-        e.Raw.CopyTo(message, NodeIdLength);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(message.AsSpan(NodeIdLength), e.CommitSeq);
+        e.Raw.CopyTo(message, HeaderLength);
         try
         {
             _subscriber.Publish(_channel, message, CommandFlags.FireAndForget);
@@ -107,8 +110,17 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
     {
         var message = (byte[]?)value;
         if (message is null || message.Length <= NodeIdLength || message.AsSpan(0, NodeIdLength).SequenceEqual(_nodeId)) return;
+        // A node from before the commit position sends the JSON right after its id: a position's
+        // first byte is 0 for any count below 2^56, never '{'.
+        var legacy = message[NodeIdLength] == (byte)'{';
+        if (!legacy && message.Length <= HeaderLength) return;
+        var position = legacy ? 0 : System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(message.AsSpan(NodeIdLength));
         // Another node verified and stored it; parsing re-derives the fields the index needs.
-        if (EventParser.TryParse(message.AsSpan(NodeIdLength), out _) is { } e) _local.Publish(e);
+        if (EventParser.TryParse(message.AsSpan(legacy ? NodeIdLength : HeaderLength), out _) is { } e)
+        {
+            e.CommitSeq = position;
+            _local.Publish(e);
+        }
     }
 
     /// Never throws: whatever state the connection is in (down, half restored), the relay stops.

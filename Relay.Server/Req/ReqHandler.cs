@@ -65,10 +65,10 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
     {
         var conn = sub.Connection;
         var ct = sub.Cancelled;
-        var sent = new HashSet<Key32>();
         var roomAbove = options.MaxSendQueueBytes / 2;
         using var batch = new StoredResultBatch(conn, sub.SubIdJson, _held);
         var gate = conn.StoredAnswers;
+        StoredAnswer answer = default;
         using var span = RelayMetrics.Tracing.StartActivity("REQ");
         span?.SetTag("relay.filters", sub.Filters.Length);
         span?.SetTag("relay.filter.shape", span is null ? null : Shape(sub.Filters));
@@ -81,16 +81,15 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             {
                 using (await _queries.EnterAsync(IsHeavy(sub.Filters), ct))
                 {
-                    var n = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), raw =>
+                    answer = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), raw =>
                     {
                         if (!policies.Private.MaySee(raw.Span, conn.Session)) return ValueTask.CompletedTask;
-                        sent.Add(Key32.Parse(StoredJson.Id(raw.Span)));
                         if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
                         batch.AddEvent(raw.Span);
                         return ValueTask.CompletedTask;
                     }, ct);
-                    metrics.StoredEventsSent.Add(n);
-                    span?.SetTag("relay.rows", n);
+                    metrics.StoredEventsSent.Add(answer.Rows);
+                    span?.SetTag("relay.rows", answer.Rows);
                     health.Succeeded();
                 }
                 batch.AddEose();
@@ -107,7 +106,7 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             {
                 gate.Release();
             }
-            metrics.LiveEventsSent.Add(sub.GoLive(sent));
+            metrics.LiveEventsSent.Add(sub.GoLive(answer.Position));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested || conn.State != ConnectionState.WebSocket)
         {

@@ -61,16 +61,15 @@ internal sealed class WriteBatcher(
 
     private async Task WriteAsync(List<IngestJob> batch, List<NostrEvent> events, bool[] answered, System.Diagnostics.Activity? span)
     {
-        WriteOutcome[] outcomes;
-        IReadOnlyCollection<string> removed;
+        WriteResult written;
         try
         {
-            (outcomes, removed) = await writer.WriteWithDeletionsAsync(events);
+            written = await writer.WriteWithDeletionsAsync(events);
         }
         catch (Exception)
         {
             // One retry on a fresh connection covers a restarted database; then give up on this batch.
-            try { (outcomes, removed) = await writer.WriteWithDeletionsAsync(events); }
+            try { written = await writer.WriteWithDeletionsAsync(events); }
             catch (Exception e)
             {
                 span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
@@ -84,6 +83,7 @@ internal sealed class WriteBatcher(
             }
         }
         health.Succeeded();
+        var (outcomes, removed, position) = written;
         for (var i = 0; i < batch.Count; i++)
         {
             var job = batch[i];
@@ -91,6 +91,7 @@ internal sealed class WriteBatcher(
             switch (outcomes[i])
             {
                 case WriteOutcome.Stored:
+                    job.Event.CommitSeq = position;
                     ingester.Finish(job, EventOutcome.Stored);
                     bus.Publish(job.Event);
                     break;

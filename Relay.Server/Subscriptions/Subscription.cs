@@ -7,7 +7,10 @@ using Relay.Storage.Model;
 namespace Relay.Server.Subscriptions;
 
 /// One REQ: its filters, and the hand-over from stored results to live events. Live events that
-/// arrive while the stored query runs are held, then sent after EOSE unless the query sent them.
+/// arrive while the stored query runs are held; after EOSE, those the query's snapshot could
+/// already see are dropped and the rest sent. The fence is the commit position the query read
+/// (see 006_commit_position.sql), so it holds however late the bus delivers an event, and an
+/// event the query left out because of its limit is not sent as new either.
 internal sealed class Subscription
 {
     /// Live events held during the stored query; past this the subscription is closed.
@@ -15,10 +18,8 @@ internal sealed class Subscription
 
     private readonly object _gate = new();
     private List<NostrEvent>? _pending = [];
-    /// Ids the stored query sent, kept for a short while after EOSE: an event committed before
-    /// the query's snapshot can still be on its way through the bus (the writer publishes after
-    /// its commit, the bus dispatches in turn) and must not be sent a second time.
-    private HashSet<Key32>? _sentByQuery;
+    /// The commit position the stored query's snapshot saw; stored events at or below it are not live.
+    private long _seenUpTo;
     private bool _closed;
     private readonly CancellationTokenSource _cancel;
     private readonly PrivateKinds? _private;
@@ -67,7 +68,7 @@ internal sealed class Subscription
                 CloseLocked();
                 Connection.Send(Replies.Closed(SubIdJson, "error: too many live events while the stored query ran"));
             }
-            else if (_sentByQuery is { } sent && sent.Contains(Key32.Parse(e.Id))) return false;
+            else if (SeenByQuery(e)) return false;
             else return Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw));
         }
         // Closed on its own: out of the index and the connection's map, so it no longer counts.
@@ -84,35 +85,24 @@ internal sealed class Subscription
         else Close();
     }
 
-    /// After EOSE: send the held events the stored query did not send, then go live.
-    public int GoLive(HashSet<Key32> sentIds)
+    private bool SeenByQuery(NostrEvent e) => e.CommitSeq != 0 && e.CommitSeq <= _seenUpTo;
+
+    /// After EOSE: send the held events the stored query could not see, then go live.
+    /// <paramref name="seenUpTo"/>: the commit position the query read (0 if none ran).
+    public int GoLive(long seenUpTo)
     {
         lock (_gate)
         {
             if (_closed || _pending is null) return 0;
+            _seenUpTo = seenUpTo;
             var n = 0;
             var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             foreach (var e in _pending)
-                if (!sentIds.Contains(Key32.Parse(e.Id)) && !(e.Expiration <= now)   // NIP-40: expired while held
+                if (!SeenByQuery(e) && !(e.Expiration <= now)   // NIP-40: expired while held
                     && Connection.Send(OutboundFrame.LiveEvent(SubIdJson, e.Raw))) n++;
             _pending = null;
-            if (sentIds.Count > 0)
-            {
-                _sentByQuery = sentIds;
-                _ = ForgetSentAfterAsync();
-            }
             return n;
         }
-    }
-
-    /// How long after EOSE the query's ids still filter live events: far longer than the
-    /// commit → publish → dispatch lag of a healthy relay, short enough to hold little memory.
-    private static readonly TimeSpan SentIdsKeptFor = TimeSpan.FromSeconds(5);
-
-    private async Task ForgetSentAfterAsync()
-    {
-        await Task.Delay(SentIdsKeptFor);
-        lock (_gate) _sentByQuery = null;
     }
 
     public void Close()
@@ -125,7 +115,6 @@ internal sealed class Subscription
         if (_closed) return;
         _closed = true;
         _pending = null;
-        _sentByQuery = null;
         try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
     }
 }

@@ -23,6 +23,11 @@ public sealed class NostrEvent
     /// Compact JSON object as stored and sent back to clients; never re-serialised.
     public required byte[] Raw { get; init; }
 
+    /// The commit position of the transaction that stored it (0: not stored, e.g. ephemeral). Set
+    /// by the writer after the commit, or from the bus message; a subscription whose stored query
+    /// read a position at or above it has already had its chance to return it (the live fence).
+    public long CommitSeq { get; set; }
+
     /// Bytes of the content, unescaped (NIP-11 `max_content_length`).
     public int ContentLength { get; init; }
 

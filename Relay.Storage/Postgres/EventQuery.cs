@@ -12,6 +12,11 @@ namespace Relay.Storage.Postgres;
 /// Receives one stored event's JSON; the memory is only valid until the returned task completes.
 public delegate ValueTask RawEventHandler(ReadOnlyMemory<byte> raw);
 
+/// What a stored query returned: how many events, and the commit position its snapshot saw (the
+/// live fence: events numbered above it were not visible to it). Stale: the database was behind
+/// the position the caller asked for, and nothing was returned.
+public readonly record struct StoredAnswer(int Rows, long Position, bool Stale);
+
 public static class EventQuery
 {
     public static NpgsqlCommand Build(IReadOnlyList<NostrFilter> filters, int maxLimit, long now)
@@ -28,9 +33,14 @@ public static class EventQuery
             AppendFilter(sql, cmd, f, Math.Min(f.Limit ?? maxLimit, maxLimit), now, single ? FilterSelect.Raw : FilterSelect.IdCreatedAtRaw);
             sql.Append(')');
         }
-        cmd.CommandText = single
+        var query = single
             ? sql.ToString(1, sql.Length - 2)
             : $"SELECT q.raw FROM ({sql}) q ORDER BY q.created_at DESC, q.id ASC";
+        // Every row carries the commit position read in the same statement, hence the same
+        // snapshot (the live fence, see 006_commit_position.sql); with no match, one row carries
+        // it alone. ON true leaves the planner one plan: a nested loop over the position's single
+        // row, which returns the query's rows in their order.
+        cmd.CommandText = $"SELECT p.seq, q.raw FROM commit_position p LEFT JOIN LATERAL ({query}) q ON true";
         return cmd;
     }
 
@@ -172,12 +182,14 @@ public static class EventQuery
     }
 
     /// Runs the query and hands each stored event's raw JSON to <paramref name="onEvent"/>. The
-    /// span is a pooled buffer, valid only during the call: copy what you keep.
-    public static async Task<int> RunAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, int maxLimit, long now,
-        RawEventHandler onEvent, CancellationToken ct)
+    /// span is a pooled buffer, valid only during the call: copy what you keep. With
+    /// <paramref name="atLeast"/>, a database whose snapshot is behind that commit position (a
+    /// lagging replica) answers nothing and the result says Stale, so the caller can ask another.
+    public static async Task<StoredAnswer> RunAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, int maxLimit, long now,
+        RawEventHandler onEvent, CancellationToken ct, long atLeast = 0)
     {
         await using var cmd = Build(filters, maxLimit, now);
-        if (cmd.CommandText.Length == 0) return 0;
+        if (cmd.CommandText.Length == 0) return new(0, 0, Stale: false);
         await using var conn = await db.OpenConnectionAsync(ct);
         cmd.Connection = conn;
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -185,21 +197,28 @@ public static class EventQuery
         try
         {
             var n = 0;
+            long position = 0;
             while (await reader.ReadAsync(ct))
             {
+                if (n == 0)
+                {
+                    position = reader.GetInt64(0);
+                    if (position < atLeast) return new(0, position, Stale: true);
+                    if (reader.IsDBNull(1)) break;   // no match: the position's row alone
+                }
                 // The row is already in Npgsql's buffer (no SequentialAccess): copying it into our
                 // pooled array avoids a new byte[] per event.
-                var length = (int)reader.GetBytes(0, 0, null, 0, 0);
+                var length = (int)reader.GetBytes(1, 0, null, 0, 0);
                 if (buffer.Length < length)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = ArrayPool<byte>.Shared.Rent(length);
                 }
-                reader.GetBytes(0, 0, buffer, 0, length);
+                reader.GetBytes(1, 0, buffer, 0, length);
                 await onEvent(new ReadOnlyMemory<byte>(buffer, 0, length));
                 n++;
             }
-            return n;
+            return new(n, position, Stale: false);
         }
         finally
         {

@@ -18,6 +18,9 @@ public enum WriteOutcome
     DeletedInBatch,
 }
 
+/// One batch's outcomes (in order), the stored events its deletion requests removed, and its commit position.
+public sealed record WriteResult(WriteOutcome[] Outcomes, IReadOnlyCollection<string> Removed, long Position);
+
 /// Writes batches of events in one transaction, then inserts with ON CONFLICT DO NOTHING …
 /// RETURNING, so each event gets its true outcome, and applies the replaceable/addressable rule
 /// (newest wins, ties keep the lowest id) in the same transaction. Two ways in, same SQL after:
@@ -132,6 +135,9 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         SELECT id FROM gone
         """;
 
+    // The batch's number in commit order (see 006_commit_position.sql): the live/stored fence.
+    private const string TakePosition = "UPDATE commit_position SET seq = seq + 1 RETURNING seq";
+
     private static string DeleteSuperseded(string keys) => $"""
         WITH gone AS (
             DELETE FROM events e
@@ -159,6 +165,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         public readonly HashSet<string> Blocked = new(StringComparer.Ordinal);
         public readonly HashSet<string> Superseded = new(StringComparer.Ordinal);
         public readonly HashSet<string> Deleted = new(StringComparer.Ordinal);
+        public long Position;
     }
 
     /// Stores the batch and returns one outcome per event, in order. Throws if the transaction
@@ -166,12 +173,13 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
     public async Task<WriteOutcome[]> WriteAsync(IReadOnlyList<NostrEvent> batch, CancellationToken ct = default) =>
         (await WriteWithDeletionsAsync(batch, ct)).Outcomes;
 
-    /// As <see cref="WriteAsync"/>, and the ids of stored events that deletion or vanish requests
-    /// in the batch removed (for the in-memory caches that still know them).
-    public async Task<(WriteOutcome[] Outcomes, IReadOnlyCollection<string> Removed)> WriteWithDeletionsAsync(
+    /// As <see cref="WriteAsync"/>, with the ids of stored events that deletion or vanish requests
+    /// in the batch removed (for the in-memory caches that still know them), and the batch's
+    /// commit position (what live deliveries of its events carry, see <see cref="NostrEvent.CommitSeq"/>).
+    public async Task<WriteResult> WriteWithDeletionsAsync(
         IReadOnlyList<NostrEvent> batch, CancellationToken ct = default)
     {
-        if (batch.Count == 0) return ([], []);
+        if (batch.Count == 0) return new([], [], 0);
         try
         {
             var rows = new BatchRows(batch, relayUrl);
@@ -187,7 +195,7 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
                     : result.Inserted.Contains(id) ? (result.Deleted.Contains(id) ? WriteOutcome.DeletedInBatch : WriteOutcome.Stored)
                     : WriteOutcome.Duplicate;
             }
-            return (outcomes, result.Deleted);
+            return new(outcomes, result.Deleted, result.Position);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException && !ct.IsCancellationRequested)
         {
@@ -233,26 +241,15 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
             await copy.CompleteAsync(ct);
         }
 
-        if (rows.AnyReplaceable)
+        // Everything after the COPYs in one round trip; the commit follows.
+        await using (var statements = new NpgsqlBatch(conn, tx))
         {
-            await using var lockCmd = new NpgsqlCommand(CopyLock, conn, tx);
-            await lockCmd.ExecuteNonQueryAsync(ct);
-        }
-        await using (var insert = new NpgsqlCommand(CopyInsert, conn, tx))
-        await using (var r = await insert.ExecuteReaderAsync(ct))
-            await ReadInsertedAsync(r, result, ct);
-        if (rows.AnyReplaceable)
-        {
-            await using var delete = new NpgsqlCommand(CopyDelete, conn, tx);
-            await using var r = await delete.ExecuteReaderAsync(ct);
-            await ReadIdsAsync(r, result.Superseded, ct);
-        }
-        if (rows.AnyDeletion)
-        {
-            await using var deletions = new NpgsqlBatch(conn, tx);
-            AddDeletions(deletions, rows);
-            await using var r = await deletions.ExecuteReaderAsync(ct);
-            await ReadDeletedAsync(r, first: true, result, ct);
+            if (rows.AnyReplaceable) statements.BatchCommands.Add(new NpgsqlBatchCommand(CopyLock));
+            statements.BatchCommands.Add(new NpgsqlBatchCommand(CopyInsert));
+            if (rows.AnyReplaceable) statements.BatchCommands.Add(new NpgsqlBatchCommand(CopyDelete));
+            AddDeletionsAndPosition(statements, rows);
+            await using var r = await statements.ExecuteReaderAsync(ct);
+            await ReadResultsAsync(r, rows, result, ct);
         }
         await tx.CommitAsync(ct);
     }
@@ -280,26 +277,41 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         AddArray(insert, rows.TagKinds.ToArray(), NpgsqlDbType.Integer);
         batch.BatchCommands.Add(insert);
         if (rows.AnyReplaceable) batch.BatchCommands.Add(KeysCommand(ArrayDelete, rows));
-        if (rows.AnyDeletion) AddDeletions(batch, rows);
+        AddDeletionsAndPosition(batch, rows);
 
         await using var reader = await batch.ExecuteReaderAsync(ct);
-        await reader.NextResultAsync(ct);   // the fence's row
-        if (rows.AnyReplaceable) await reader.NextResultAsync(ct);   // the lock's rows
-        await ReadInsertedAsync(reader, result, ct);
-        if (rows.AnyReplaceable && await reader.NextResultAsync(ct)) await ReadIdsAsync(reader, result.Superseded, ct);
-        if (rows.AnyDeletion) await ReadDeletedAsync(reader, first: false, result, ct);
+        await reader.NextResultAsync(ct);   // past the fence's row
+        await ReadResultsAsync(reader, rows, result, ct);
     }
 
-    /// The deletion and vanish statements of a batch, each returning the ids it removed.
-    private static void AddDeletions(NpgsqlBatch batch, BatchRows rows)
+    /// Reads what the statements after the deletion fence returned, in the order they were added.
+    private static async Task ReadResultsAsync(NpgsqlDataReader r, BatchRows rows, BatchResult result, CancellationToken ct)
     {
-        batch.BatchCommands.Add(Command(DeleteById,
-            (rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea)));
-        batch.BatchCommands.Add(Command(DeleteByAddress,
-            (rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer),
-            (rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint)));
-        batch.BatchCommands.Add(Command(Vanish,
-            (rows.VanishAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.VanishUntil.ToArray(), NpgsqlDbType.Bigint)));
+        if (rows.AnyReplaceable) await r.NextResultAsync(ct);   // past the lock's rows
+        await ReadInsertedAsync(r, result, ct);
+        if (rows.AnyReplaceable && await r.NextResultAsync(ct)) await ReadIdsAsync(r, result.Superseded, ct);
+        if (rows.AnyDeletion)
+            for (var i = 0; i < 3; i++)
+                if (await r.NextResultAsync(ct)) await ReadIdsAsync(r, result.Deleted, ct);
+        if (!await r.NextResultAsync(ct) || !await r.ReadAsync(ct)) throw new InvalidOperationException("the commit position was not returned");
+        result.Position = r.GetInt64(0);
+    }
+
+    /// The deletion and vanish statements of a batch (if it has requests), each returning the ids it
+    /// removed, then the commit position, last: its row lock is held only until the commit.
+    private static void AddDeletionsAndPosition(NpgsqlBatch batch, BatchRows rows)
+    {
+        if (rows.AnyDeletion)
+        {
+            batch.BatchCommands.Add(Command(DeleteById,
+                (rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea)));
+            batch.BatchCommands.Add(Command(DeleteByAddress,
+                (rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer),
+                (rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint)));
+            batch.BatchCommands.Add(Command(Vanish,
+                (rows.VanishAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.VanishUntil.ToArray(), NpgsqlDbType.Bigint)));
+        }
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(TakePosition));
     }
 
     /// A statement whose parameters are arrays of the given element types, in order.
@@ -309,12 +321,6 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         foreach (var (values, type) in arrays)
             cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values });
         return cmd;
-    }
-
-    private static async Task ReadDeletedAsync(NpgsqlDataReader r, bool first, BatchResult result, CancellationToken ct)
-    {
-        for (var i = 0; i < 3; i++)
-            if ((first && i == 0) || await r.NextResultAsync(ct)) await ReadIdsAsync(r, result.Deleted, ct);
     }
 
     private static async Task ReadInsertedAsync(NpgsqlDataReader r, BatchResult result, CancellationToken ct)

@@ -35,7 +35,7 @@ internal sealed class MigratedDatabase : IAsyncDisposable
         var raws = new List<byte[]>();
         var n = await EventQuery.RunAsync(DataSource, filters, maxLimit, now ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             raw => { raws.Add(raw.ToArray()); return ValueTask.CompletedTask; }, CancellationToken.None);
-        Assert.Equal(raws.Count, n);
+        Assert.Equal(raws.Count, n.Rows);
         return raws;
     }
 

@@ -64,7 +64,7 @@ public sealed class SubscriptionIndexTests : IDisposable
             foreach (var s in subs)
             {
                 index.Add(s);
-                Assert.Equal(0, s.GoLive([]));
+                Assert.Equal(0, s.GoLive(0));
             }
             Assert.Equal(subs.Length, index.Count);
 
@@ -95,7 +95,7 @@ public sealed class SubscriptionIndexTests : IDisposable
         var index = new SubscriptionIndex();
         var kept = new Subscription(_loopback.Connection, "kept", [new NostrFilter { Kinds = [1] }]);
         var gone = new Subscription(_loopback.Connection, "gone", [new NostrFilter { Kinds = [1] }, new NostrFilter { Authors = [KeyPool[0]] }, new NostrFilter()]);
-        foreach (var s in new[] { kept, gone }) { index.Add(s); s.GoLive([]); }
+        foreach (var s in new[] { kept, gone }) { index.Add(s); s.GoLive(0); }
         var e = NewEvent(IdPool[0], KeyPool[0], 1, [["t", "x"]]);
 
         Assert.Equal(2, index.Dispatch(e));
@@ -122,7 +122,7 @@ public sealed class SubscriptionIndexTests : IDisposable
         ];
         var a = new Subscription(_loopback.Connection, "a", filters);
         var b = new Subscription(_loopback.Connection, "b", [new NostrFilter { Tags = [('t', ["x"])] }]);
-        foreach (var s in new[] { a, b }) { index.Add(s); s.GoLive([]); }
+        foreach (var s in new[] { a, b }) { index.Add(s); s.GoLive(0); }
 
         // The event's tags hit the same index entries more than once.
         var e = NewEvent(IdPool[0], KeyPool[0], 1, [["t", "x"], ["t", "x"], ["t", "y"]]);
@@ -131,18 +131,28 @@ public sealed class SubscriptionIndexTests : IDisposable
     }
 
     [Fact]
-    public void Events_offered_during_the_stored_query_are_sent_at_go_live_unless_the_query_sent_them()
+    public void Only_events_committed_after_the_query_snapshot_are_sent_live_however_late_they_arrive()
     {
         var index = new SubscriptionIndex();
         var sub = new Subscription(_loopback.Connection, "s", [new NostrFilter { Kinds = [1] }]);
         index.Add(sub);
-        var sentByQuery = NewEvent(IdPool[0], KeyPool[0], 1, []);
-        var onlyLive = NewEvent(IdPool[1], KeyPool[0], 1, []);
+        var seenByQuery = NewEvent(IdPool[0], KeyPool[0], 1, []);
+        seenByQuery.CommitSeq = 7;                  // committed before the query's snapshot (position 8)
+        var committedAfter = NewEvent(IdPool[1], KeyPool[0], 1, []);
+        committedAfter.CommitSeq = 9;
+        var ephemeral = NewEvent(IdPool[2], KeyPool[0], 1, []);   // never stored: always live
 
-        Assert.Equal(0, index.Dispatch(sentByQuery));   // held, not yet sent
-        Assert.Equal(0, index.Dispatch(onlyLive));
-        Assert.Equal(1, sub.GoLive([Key32.Parse(sentByQuery.Id)]));
-        Assert.Equal(1, index.Dispatch(onlyLive));      // live now: sent at once
+        Assert.Equal(0, index.Dispatch(seenByQuery));   // held while the query runs, not yet sent
+        Assert.Equal(0, index.Dispatch(committedAfter));
+        Assert.Equal(0, index.Dispatch(ephemeral));
+        Assert.Equal(2, sub.GoLive(8));
+
+        var lateSeen = NewEvent(IdPool[3], KeyPool[0], 1, []);
+        lateSeen.CommitSeq = 8;                     // the bus delivers it after EOSE: still not new
+        Assert.Equal(0, index.Dispatch(lateSeen));
+        var lateNew = NewEvent(IdPool[4], KeyPool[0], 1, []);
+        lateNew.CommitSeq = 10;
+        Assert.Equal(1, index.Dispatch(lateNew));   // live now: sent at once
     }
 
     [Fact]
