@@ -27,6 +27,7 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly RelayOptions _options;
     private readonly RelayLog _log;
     private readonly NpgsqlDataSource _db;
+    private readonly ReadDatabases _reads;
     private readonly ConnectionRegistry _connections;
     private readonly Listener _listener;
     private readonly VerifyQueues _verifyQueues;
@@ -50,7 +51,8 @@ internal sealed class RelayHost : IAsyncDisposable
     public EventIngester Ingester { get; }
     public ExpiredEventPurger Purger => _purger;
 
-    private RelayHost(RelayOptions options, RelayLog log, NpgsqlDataSource db, RelayMetrics metrics, SubscriptionIndex index,
+    private RelayHost(RelayOptions options, RelayLog log, NpgsqlDataSource db, List<(NpgsqlDataSource, string)> replicas,
+        RelayMetrics metrics, SubscriptionIndex index,
         LocalEventBus bus, RedisEventBus? redis, RecentIds recent, RelayPolicies policies, WebOfTrust? wot)
     {
         _policies = policies;
@@ -66,7 +68,8 @@ internal sealed class RelayHost : IAsyncDisposable
         _connections = new ConnectionRegistry(options.HandshakeTimeout, options.IdleTimeout, options.PingInterval);
         _verifyQueues = new VerifyQueues(options.VerifyWorkers, Math.Max(1024, 16_384 / options.VerifyWorkers));
         _writeQueues = new WriteQueues(options.WriteConnections, Math.Max(4 * options.WriteBatchSize, 1024));
-        var ingester = Ingester = new EventIngester(policies.Write, _verifyQueues, recent, Metrics);
+        var latest = new LatestCommit();
+        var ingester = Ingester = new EventIngester(policies.Write, _verifyQueues, recent, Metrics, latest);
         _verifier = new SignatureVerifier(_verifyQueues, _writeQueues, _publisher, ingester, policies.WriteVerified, _log, Metrics, StoredIdsAsync);
         _purger = new ExpiredEventPurger(db, _log, TimeSpan.FromMinutes(1));
         // Several writer loops, each with its own connection, let PostgreSQL use more than one core
@@ -74,12 +77,13 @@ internal sealed class RelayHost : IAsyncDisposable
         var writes = new DatabaseHealth(_log, Metrics, "writes");
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, Metrics, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, Metrics, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl, latest);
         Metrics.AddGauge("relay.connections", "Open connections", () => _connections.Count);
         Metrics.AddGauge("relay.subscriptions", "Open subscriptions (REQs awaiting live events)", () => Subscriptions.Count);
         Metrics.AddGauge("relay.verify.queue", "Events waiting for signature verification", () => _verifyQueues.Depth);
         Metrics.AddGauge("relay.write.queue", "Verified events waiting to be written", () => _writeQueues.Depth);
-        var reqs = new ReqHandler(db, Subscriptions, policies, options, Metrics, new DatabaseHealth(_log, Metrics, "queries"));
+        _reads = new ReadDatabases(db, replicas, Metrics, _log);
+        var reqs = new ReqHandler(_reads, Subscriptions, policies, options, Metrics, new DatabaseHealth(_log, Metrics, "queries"));
         _listener = new Listener(new ConnectionContext
         {
             Options = options,
@@ -108,14 +112,11 @@ internal sealed class RelayHost : IAsyncDisposable
         }
     }
 
-    /// Checks libsecp256k1, migrates the database, starts every stage and listens (`relay import`
-    /// runs the same stages without listening: <paramref name="listen"/> false).
-    public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory loggers, CancellationToken ct = default, bool listen = true)
+    /// A data source with the settings every relay connection uses (the primary's and the replicas').
+    private static (NpgsqlDataSource Db, NpgsqlConnectionStringBuilder Settings) OpenDatabase(string url, int poolSize)
     {
-        if (SignatureVerifier.CheckLibrary() is { } problem) throw new InvalidOperationException(problem);
-
-        var csb = DatabaseUrl.Parse(options.DatabaseUrl);
-        csb.MaxPoolSize = options.DatabasePoolSize;
+        var csb = DatabaseUrl.Parse(url);
+        csb.MaxPoolSize = poolSize;
         // REQ queries are small and many: parallel workers and JIT cost more to start than they save.
         // Prepared statements skip parsing, but a generic plan would ignore how skewed authors and
         // tags are (one pubkey with 6,000 events, most with ten): plan each execution for its values
@@ -129,7 +130,18 @@ internal sealed class RelayHost : IAsyncDisposable
         if (csb.MaxAutoPrepare == 0) csb.MaxAutoPrepare = 200;
         var builder = new NpgsqlSlimDataSourceBuilder(csb.ConnectionString);
         builder.EnableArrays();
-        var db = builder.Build();
+        return (builder.Build(), csb);
+    }
+
+    /// Checks libsecp256k1, migrates the database, starts every stage and listens (`relay import`
+    /// runs the same stages without listening: <paramref name="listen"/> false).
+    public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory loggers, CancellationToken ct = default, bool listen = true)
+    {
+        if (SignatureVerifier.CheckLibrary() is { } problem) throw new InvalidOperationException(problem);
+
+        var (db, csb) = OpenDatabase(options.DatabaseUrl, options.DatabasePoolSize);
+        var replicas = options.DatabaseReadUrls.Select(url => OpenDatabase(url, options.DatabasePoolSize))
+            .Select(r => (r.Db, DatabaseUrl.Describe(r.Settings))).ToList();
         WebOfTrust? wot = null;
         RelayPolicies? policies = null;
         try
@@ -138,7 +150,10 @@ internal sealed class RelayHost : IAsyncDisposable
             var applied = await Migrator.ApplyAsync(db, log.Migrating, ct);
             if (applied > 0) log.Migrated(applied);
             var metrics = new RelayMetrics();
-            var index = new SubscriptionIndex();
+            // With replicas, the last events dispatched are kept for the REQs a lagging replica
+            // answers (SubscriptionIndex.TryCatchUp): 8,192 covers ~1 s of lag at 8,000 events/s;
+            // a replica further behind than that leaves the REQ to the primary.
+            var index = new SubscriptionIndex(options.DatabaseReadUrls.Length > 0 ? 8192 : 0);
             var recent = new RecentIds(100_000);
             var deletions = new DeletionRecords(recent, options.RelayUrl);
             await deletions.LoadAsync(db, ct);
@@ -157,7 +172,7 @@ internal sealed class RelayHost : IAsyncDisposable
                 redis = await RedisEventBus.ConnectAsync(redisUrl, options.RedisChannel, bus, log, metrics);
                 log.RedisJoined(options.RedisChannel);
             }
-            var host = new RelayHost(options, log, db, metrics, index, bus, redis, recent, policies, wot);
+            var host = new RelayHost(options, log, db, replicas, metrics, index, bus, redis, recent, policies, wot);
             host._otlp = OtlpExport.Start(options.Telemetry);
             host._bus.Start();
             host._purger.Start();
@@ -173,7 +188,8 @@ internal sealed class RelayHost : IAsyncDisposable
                 await host.StopAsync();   // e.g. the port is taken: leave no loops running
                 throw;
             }
-            host._log.Listening(options.Host, host.Port, DatabaseUrl.Describe(csb));
+            host._log.Listening(options.Host, host.Port, DatabaseUrl.Describe(csb)
+                + (replicas.Count > 0 ? ", read replicas " + string.Join(", ", replicas.Select(r => r.Item2)) : ""));
             return host;
         }
         catch
@@ -182,6 +198,7 @@ internal sealed class RelayHost : IAsyncDisposable
             if (wot is not null) await wot.DisposeAsync();
             policies?.Dispose();
             await db.DisposeAsync();
+            foreach (var (replica, _) in replicas) await replica.DisposeAsync();
             throw;
         }
     }
@@ -207,6 +224,7 @@ internal sealed class RelayHost : IAsyncDisposable
         while (_connections.Count > 0 && Environment.TickCount64 < deadline) await Task.Delay(20);
         _connections.Dispose();
         await QuietlyAsync(async () => await _db.DisposeAsync());
+        await QuietlyAsync(async () => await _reads.DisposeAsync());
         await QuietlyAsync(() => { _otlp?.Dispose(); return Task.CompletedTask; });
         Metrics.Dispose();
     }

@@ -29,7 +29,9 @@ internal static class OptionsLoader
           DATABASE_URL          --database-url  postgres://user:pass@host:port/db
             or POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB (nostpy's compose),
             or DB_CONN_STRING, or PGHOST_WRITE, PGPORT_WRITE, PGUSER_WRITE, PGPASSWORD_WRITE, PGDATABASE_WRITE (nostpy's .env)
-          POOL_SIZE             --pool-size     PostgreSQL connections (default 20)
+          DATABASE_READ_URL     --database-read-url  read replicas (streaming standbys) for REQ and COUNT, comma-separated
+                                                postgres:// URLs; writes stay on DATABASE_URL
+          POOL_SIZE             --pool-size     PostgreSQL connections (default 20; the same again per replica)
           RELAY_URL             --relay-url     public wss:// URL of this relay
           REDIS_URL             --redis-url     redis://[:password@]host:port (unset: single node; or nostpy's REDIS_HOST, REDIS_PORT)
           REDIS_CHANNEL                         pub/sub channel shared by the relays (default nostr-relay:events)
@@ -180,6 +182,7 @@ internal static class OptionsLoader
             Port = Get("RELAY_PORT") is null && Get("WS_PORT") is not null ? Int("WS_PORT", defaults.Port, 0, 65535) : Int("RELAY_PORT", defaults.Port, 0, 65535),
             DatabaseUrl = DatabaseUrlFrom(Get) ?? throw new OptionsException("set DATABASE_URL (postgres://user:pass@host:port/db) or POSTGRES_HOST/POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB"),
             DatabasePoolSize = Int("POOL_SIZE", defaults.DatabasePoolSize, 2, 1000),
+            DatabaseReadUrls = ReadUrls(List("DATABASE_READ_URL")),
             RedisUrl = Get("REDIS_URL") ?? (Get("REDIS_HOST") is { } redisHost ? $"{redisHost}:{Get("REDIS_PORT") ?? "6379"}" : null),
             RedisChannel = Get("REDIS_CHANNEL") ?? defaults.RedisChannel,
             RelayUrl = Get("RELAY_URL") ?? (Get("NOSTPY_DOMAIN") is { } d ? $"wss://{d}" : null),
@@ -246,6 +249,23 @@ internal static class OptionsLoader
         if (v.Length == 64 && Hex.IsLowerHex(v.ToLowerInvariant(), 64)) return v.ToLowerInvariant();
         return Npub.TryDecode(v) ?? throw new OptionsException($"ADMIN_PUBKEY must be a 64-character hex pubkey or an npub1… key, got '{value}'");
     }
+
+    private static string[] ReadUrls(string[] urls)
+    {
+        foreach (var url in urls)
+        {
+            try { Relay.Storage.Postgres.DatabaseUrl.Parse(url); }
+            catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException or KeyNotFoundException)
+            {
+                throw new OptionsException($"DATABASE_READ_URL must be postgres:// URLs, comma-separated; '{Mask(url)}' is not ({e.Message})");
+            }
+        }
+        return urls;
+    }
+
+    /// A URL as it may appear in a message: without its password.
+    private static string Mask(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var u) && u.UserInfo.Contains(':') ? url.Replace(u.UserInfo, u.UserInfo.Split(':')[0] + ":***") : url;
 
     private static string? DatabaseUrlFrom(Func<string, string?> get)
     {

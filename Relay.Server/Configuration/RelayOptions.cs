@@ -7,6 +7,8 @@ internal sealed record RelayOptions
     public int Port { get; init; } = 8008;
     public required string DatabaseUrl { get; init; }
     public int DatabasePoolSize { get; init; } = 20;
+    /// Read replicas (streaming standbys of the primary) for REQ and COUNT queries.
+    public string[] DatabaseReadUrls { get; init; } = [];
     public string? RelayUrl { get; init; }
     /// Unset: single node. Set: live events travel between relay processes through Redis pub/sub.
     public string? RedisUrl { get; init; }

@@ -12,7 +12,8 @@ internal sealed record IngestJob(IEventSource Source, NostrEvent Event);
 /// First stage for a parsed EVENT: the write policies, in order (each may refuse it before any
 /// signature check), then dedupe against ids recently stored or in flight, so nothing is
 /// verified twice. Also the one place where an event's fate becomes its answer and metric.
-internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQueues, RecentIds recent, RelayMetrics metrics)
+internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQueues, RecentIds recent, RelayMetrics metrics,
+    Store.LatestCommit? latest = null)
 {
     public const string DuplicateMessage = "duplicate: already have this event";
 
@@ -72,6 +73,7 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
         {
             case EventOutcome.Stored:
                 metrics.EventsStored.Increment();
+                job.Source.Session.Wrote(job.Event.CommitSeq);
                 Done(id, stored: true);
                 job.Source.Answer(id, true, "");
                 break;
@@ -95,6 +97,7 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
     private void AnswerDuplicate(IEventSource source, string id)
     {
         metrics.EventsDuplicate.Increment();
+        if (latest is not null) source.Session.Wrote(latest.Value);   // stored by a batch at or below it
         source.Answer(id, true, DuplicateMessage);
     }
 

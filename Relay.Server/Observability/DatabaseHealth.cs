@@ -47,7 +47,7 @@ internal sealed class DatabaseHealth(RelayLog log, RelayMetrics metrics, string 
 
     /// The database unreachable, restarting, read-only, out of space or connections: not a
     /// statement of ours that it refused.
-    private static bool IsOutage(Exception e) => e switch
+    public static bool IsOutage(Exception e) => e switch
     {
         PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal)   // connection exceptions
             || p.SqlState.StartsWith("53", StringComparison.Ordinal)                   // insufficient resources (disk full, too many connections)

@@ -56,6 +56,12 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(5005, LogLevel.Warning, "Database reachable again for {Work} ({Count} operation(s) failed meanwhile)")]
     public partial void DatabaseRestored(string work, long count);
 
+    [LoggerMessage(5007, LogLevel.Warning, "Read replica {Replica} unreachable ({Error}); its queries go to the other replicas or the primary, retrying it in {Seconds} s")]
+    public partial void ReplicaDown(string replica, string error, int seconds);
+
+    [LoggerMessage(5008, LogLevel.Warning, "Read replica {Replica} reachable again")]
+    public partial void ReplicaRestored(string replica);
+
     [LoggerMessage(5006, LogLevel.Error, "{What} failed")]
     public partial void DatabaseOperationFailed(Exception e, string what);
 

@@ -36,11 +36,14 @@ internal static class RelayLogging
     public static string[] Secrets(RelayOptions options)
     {
         var secrets = new List<string>();
-        try
+        foreach (var url in options.DatabaseReadUrls.Prepend(options.DatabaseUrl))
         {
-            if (DatabaseUrl.Parse(options.DatabaseUrl).Password is { Length: > 0 } p) secrets.Add(p);
+            try
+            {
+                if (DatabaseUrl.Parse(url).Password is { Length: > 0 } p) secrets.Add(p);
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException) { }
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException) { }
         if (options.RedisUrl is { } redis)
         {
             foreach (var part in RedisConfigurationPasswords(redis)) secrets.Add(part);

@@ -38,6 +38,14 @@ internal sealed class ConnectionSession
 
     public bool IsOperator { get; private init; }
 
+    private long _writtenUpTo;
+
+    /// The commit position its REQs and COUNTs must see (read your own writes on replicas):
+    /// raised for every OK true on a stored event, from the writer threads.
+    public long WrittenUpTo => Volatile.Read(ref _writtenUpTo);
+
+    public void Wrote(long position) => Store.LatestCommit.Raise(ref _writtenUpTo, position);
+
     public bool IsAuthenticated => _authenticated.Length > 0;
     public ReadOnlySpan<Key32> Authenticated => Volatile.Read(ref _authenticated);
 

@@ -14,7 +14,7 @@ namespace Relay.Server.Req;
 /// then stored events stream, EOSE, and the live events that arrived meanwhile, so nothing falls
 /// between the two. A query holds one of the few query slots only while PostgreSQL answers it:
 /// results a client is not reading yet wait in the connection's memory, not in the slot.
-internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, RelayPolicies policies,
+internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, RelayPolicies policies,
     RelayOptions options, RelayMetrics metrics, DatabaseHealth health)
 {
     private readonly QuerySlots _queries = new(options.MaxConcurrentQueries);
@@ -81,13 +81,13 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
             {
                 using (await _queries.EnterAsync(IsHeavy(sub.Filters), ct))
                 {
-                    answer = await EventQuery.RunAsync(db, sub.Filters, options.MaxLimit, Now(), raw =>
+                    answer = await db.QueryAsync(sub.Filters, options.MaxLimit, Now(), raw =>
                     {
                         if (!policies.Private.MaySee(raw.Span, conn.Session)) return ValueTask.CompletedTask;
                         if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
                         batch.AddEvent(raw.Span);
                         return ValueTask.CompletedTask;
-                    }, ct);
+                    }, position => ReplicaWillDo(sub, position), ct);
                     metrics.StoredEventsSent.Add(answer.Rows);
                     span?.SetTag("relay.rows", answer.Rows);
                     health.Succeeded();
@@ -127,6 +127,18 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         }
     }
 
+    /// Whether a replica whose snapshot saw commits up to <paramref name="position"/> may answer:
+    /// it has the client's own writes, and the events live delivery passed by before the
+    /// subscription existed that it has not replayed yet are still at hand, to send after EOSE.
+    private bool ReplicaWillDo(Subscription sub, long position)
+    {
+        if (position < sub.Connection.Session.WrittenUpTo) return false;
+        List<NostrEvent>? missed = null;
+        if (!index.TryCatchUp(sub, position, ref missed)) return false;
+        if (missed is not null) sub.AddCaughtUp(missed);
+        return true;
+    }
+
     /// The fields each filter uses, for a span: "authors,kinds,limit;#e,kinds" (values left out).
     private static string Shape(NostrFilter[] filters) => string.Join(';', filters.Select(f => string.Join(',', new[]
     {
@@ -155,8 +167,8 @@ internal sealed class ReqHandler(NpgsqlDataSource db, SubscriptionIndex index, R
         try
         {
             using (await _queries.EnterAsync(heavy: false, conn.Aborted))
-                conn.Send(Replies.Count(subIdJson, await EventQuery.CountAsync(db, filters, Now(), conn.Aborted,
-                    policies.Private.HiddenFromCount(filters, conn.Session))));
+                conn.Send(Replies.Count(subIdJson, await db.CountAsync(filters, Now(),
+                    policies.Private.HiddenFromCount(filters, conn.Session), conn.Session.WrittenUpTo, conn.Aborted)));
             health.Succeeded();
         }
         catch (OperationCanceledException) { }

@@ -13,7 +13,8 @@ namespace Relay.Server.Store;
 /// publishes to live subscribers. A failed batch answers every event in it.
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
-    RecentIds recent, RelayLog log, RelayMetrics metrics, DatabaseHealth health, int maxBatch, TimeSpan maxDelay, string? relayUrl)
+    RecentIds recent, RelayLog log, RelayMetrics metrics, DatabaseHealth health, int maxBatch, TimeSpan maxDelay, string? relayUrl,
+    LatestCommit? latest = null)
 {
     public const string SupersededMessage = "duplicate: a newer version of this replaceable event is stored";
     public const string DeletedMessage = "blocked: deleted by its author";
@@ -84,6 +85,7 @@ internal sealed class WriteBatcher(
         }
         health.Succeeded();
         var (outcomes, removed, position) = written;
+        latest?.Advance(position);   // before any answer: a duplicate of this batch's events reads from here
         for (var i = 0; i < batch.Count; i++)
         {
             var job = batch[i];

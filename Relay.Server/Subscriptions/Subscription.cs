@@ -50,11 +50,15 @@ internal sealed class Subscription
     public bool InIndex { get; set; }
     /// Sequence number of the last event offered; lets the dispatcher offer each event once.
     public long LastOfferedSeq { get; set; }
+    /// The dispatcher's sequence number when the subscription was filed: later events are offered.
+    public long RegisteredAt { get; set; }
+    /// The highest commit position dispatched before then (a query that saw less missed some).
+    public long CommitsBefore { get; set; }
 
     /// A live event that matched one of the filters.
     public bool Offer(NostrEvent e)
     {
-        if (_private is { } p && p.IsPrivate(e.Kind) && !p.MaySee(e, Connection.Session)) return false;
+        if (!MaySee(e)) return false;
         lock (_gate)
         {
             if (_closed) return false;
@@ -83,6 +87,16 @@ internal sealed class Subscription
         Connection.Subscriptions.Remove(this);
         if (_index is not null) _index.Remove(this);
         else Close();
+    }
+
+    private bool MaySee(NostrEvent e) => _private is not { } p || !p.IsPrivate(e.Kind) || p.MaySee(e, Connection.Session);
+
+    /// Events the stored query's replica could not see yet, dispatched before this subscription
+    /// existed (<see cref="SubscriptionIndex.TryCatchUp"/>): sent after EOSE, before the held ones.
+    public void AddCaughtUp(List<NostrEvent> events)
+    {
+        lock (_gate)
+            if (_pending is { } pending) pending.InsertRange(0, events.Where(MaySee));
     }
 
     private bool SeenByQuery(NostrEvent e) => e.CommitSeq != 0 && e.CommitSeq <= _seenUpTo;

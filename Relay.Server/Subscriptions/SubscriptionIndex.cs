@@ -23,6 +23,15 @@ internal sealed class SubscriptionIndex
     private long _seq;
     private int _count;
 
+    // With read replicas: the last events dispatched, so a subscription whose query ran on a replica
+    // that had not replayed some of them yet still gets them (see TryCatchUp). Empty otherwise.
+    private readonly (long Seq, NostrEvent Event)[] _recent;
+    private long _evictedCommitMax;   // highest commit position among events that left _recent
+    private long _latestCommit;       // highest commit position dispatched
+
+    /// <paramref name="recentEvents"/>: how many dispatched events to keep for replica catch-up (0: none).
+    public SubscriptionIndex(int recentEvents = 0) => _recent = new (long, NostrEvent)[recentEvents];
+
     public int Count { get { lock (_gate) return _count; } }
 
     public void Add(Subscription sub)
@@ -31,6 +40,8 @@ internal sealed class SubscriptionIndex
         {
             if (sub.InIndex) return;
             sub.InIndex = true;
+            sub.RegisteredAt = _seq;
+            sub.CommitsBefore = _latestCommit;
             _count++;
             foreach (var f in sub.Filters)
             {
@@ -78,6 +89,13 @@ internal sealed class SubscriptionIndex
         lock (_gate)
         {
             var seq = ++_seq;
+            if (e.CommitSeq > _latestCommit) _latestCommit = e.CommitSeq;
+            if (_recent.Length > 0)
+            {
+                ref var slot = ref _recent[seq % _recent.Length];
+                if (slot.Event is { } old && old.CommitSeq > _evictedCommitMax) _evictedCommitMax = old.CommitSeq;
+                slot = (seq, e);
+            }
             Visit(_byId.GetValueOrDefault(e.Id), e, seq, into);
             Visit(_byAuthor.GetValueOrDefault(e.Pubkey), e, seq, into);
             foreach (var t in e.Tags)
@@ -85,6 +103,27 @@ internal sealed class SubscriptionIndex
                     Visit(_byTag.GetValueOrDefault((t[0][0], t[1])), e, seq, into);
             Visit(_byKind.GetValueOrDefault(e.Kind), e, seq, into);
             Visit(_all, e, seq, into);
+        }
+    }
+
+    /// The events a query that saw commits up to <paramref name="position"/> could not see and the
+    /// subscription was not offered (dispatched before it was registered): none when the query ran
+    /// on the primary, the replica's lag when it ran on a replica. False if some of them are no
+    /// longer kept; then the query must run where it sees them (the primary).
+    public bool TryCatchUp(Subscription sub, long position, ref List<NostrEvent>? into)
+    {
+        if (position >= sub.CommitsBefore) return true;
+        lock (_gate)
+        {
+            if (_recent.Length == 0 || _evictedCommitMax > position) return false;
+            for (var seq = Math.Max(1, _seq - _recent.Length + 1); seq <= sub.RegisteredAt; seq++)
+            {
+                var (kept, e) = _recent[seq % _recent.Length];
+                if (kept != seq || e.CommitSeq <= position) continue;
+                foreach (var f in sub.Filters)
+                    if (f.Matches(e)) { (into ??= []).Add(e); break; }
+            }
+            return true;
         }
     }
 

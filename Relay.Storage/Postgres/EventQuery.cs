@@ -58,18 +58,23 @@ public static class EventQuery
             if (f.Kinds is null && hiddenKinds is { Length: > 0 })
                 sql.Append(" AND e.kind <> ALL(").Append(Param(cmd, hiddenKinds, NpgsqlDbType.Array | NpgsqlDbType.Integer)).Append(')');
         }
-        cmd.CommandText = sql.Length == 0 ? "SELECT 0::bigint" : $"SELECT count(*) FROM ({sql}) q";
+        // The commit position in the same statement (same snapshot), for a replica's caller.
+        cmd.CommandText = sql.Length == 0 ? "SELECT 0::bigint, seq FROM commit_position"
+            : $"SELECT count(*), (SELECT seq FROM commit_position) FROM ({sql}) q";
         return cmd;
     }
 
-    /// Counts stored events matching any filter (NIP-45).
-    public static async Task<long> CountAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, long now, CancellationToken ct,
-        int[]? hiddenKinds = null)
+    /// Counts stored events matching any filter (NIP-45); null if <paramref name="accept"/> refused
+    /// the commit position the snapshot saw (a replica behind what the caller needs).
+    public static async Task<long?> CountAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, long now, CancellationToken ct,
+        int[]? hiddenKinds = null, Func<long, bool>? accept = null)
     {
         await using var cmd = BuildCount(filters, now, hiddenKinds);
         await using var conn = await db.OpenConnectionAsync(ct);
         cmd.Connection = conn;
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return accept is null || accept(reader.GetInt64(1)) ? reader.GetInt64(0) : null;
     }
 
     /// `relay export`: every stored event matching one filter, newest (or oldest) first, with the
@@ -182,11 +187,11 @@ public static class EventQuery
     }
 
     /// Runs the query and hands each stored event's raw JSON to <paramref name="onEvent"/>. The
-    /// span is a pooled buffer, valid only during the call: copy what you keep. With
-    /// <paramref name="atLeast"/>, a database whose snapshot is behind that commit position (a
-    /// lagging replica) answers nothing and the result says Stale, so the caller can ask another.
+    /// span is a pooled buffer, valid only during the call: copy what you keep. Before any event,
+    /// <paramref name="accept"/> hears the commit position the snapshot saw; if it refuses it (a
+    /// replica behind what the caller needs), nothing is returned and the result says Stale.
     public static async Task<StoredAnswer> RunAsync(NpgsqlDataSource db, IReadOnlyList<NostrFilter> filters, int maxLimit, long now,
-        RawEventHandler onEvent, CancellationToken ct, long atLeast = 0)
+        RawEventHandler onEvent, CancellationToken ct, Func<long, bool>? accept = null)
     {
         await using var cmd = Build(filters, maxLimit, now);
         if (cmd.CommandText.Length == 0) return new(0, 0, Stale: false);
@@ -203,7 +208,7 @@ public static class EventQuery
                 if (n == 0)
                 {
                     position = reader.GetInt64(0);
-                    if (position < atLeast) return new(0, position, Stale: true);
+                    if (accept is not null && !accept(position)) return new(0, position, Stale: true);
                     if (reader.IsDBNull(1)) break;   // no match: the position's row alone
                 }
                 // The row is already in Npgsql's buffer (no SequentialAccess): copying it into our

@@ -22,6 +22,17 @@ public sealed class OptionsLoaderTests
         Assert.Equal(expected, Load(("WOT_ENABLED", value), ("ADMIN_PUBKEY", Hex)).WotEnabled);
 
     [Fact]
+    public void DATABASE_READ_URL_takes_several_replicas_and_refuses_a_bad_one_without_showing_its_password()
+    {
+        Assert.Equal(["postgres://r@replica1/db", "postgres://r@replica2:5433/db"],
+            Load(("DATABASE_READ_URL", "postgres://r@replica1/db, postgres://r@replica2:5433/db")).DatabaseReadUrls);
+        Assert.Empty(Load().DatabaseReadUrls);
+        var e = Assert.Throws<OptionsException>(() => Load(("DATABASE_READ_URL", "postgres://r:s3cret-pw@replica1/db?sslmode=sometimes")));
+        Assert.Contains("DATABASE_READ_URL", e.Message);
+        Assert.DoesNotContain("s3cret-pw", e.Message);
+    }
+
+    [Fact]
     public void WoT_is_off_by_default() => Assert.False(Load().WotEnabled);
 
     [Fact]

@@ -53,7 +53,7 @@ internal sealed class LoopbackConnection : IDisposable
             Parser = new ClientMessageParser(options.MaxSubIdLength, options.MaxFilters),
             Handler = new MessageHandler(
                 new EventIngester(policies.Write, new VerifyQueues(1, 16), new RecentIds(16), metrics),
-                new ReqHandler(_unusedDb, index, policies, options, metrics, new DatabaseHealth(log, metrics, "queries")),
+                new ReqHandler(new ReadDatabases(_unusedDb, [], metrics, log), index, policies, options, metrics, new DatabaseHealth(log, metrics, "queries")),
                 new Authentication(options.RelayUrl), policies.Rates, metrics),
             Policies = policies,
             RelayInfo = [],

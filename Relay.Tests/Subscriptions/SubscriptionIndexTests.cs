@@ -156,6 +156,32 @@ public sealed class SubscriptionIndexTests : IDisposable
     }
 
     [Fact]
+    public void Catch_up_gives_the_events_dispatched_before_registration_that_a_lagging_query_missed_or_refuses_once_they_are_gone()
+    {
+        var index = new SubscriptionIndex(recentEvents: 4);
+        NostrEvent Committed(int i, int kind)
+        {
+            var e = NewEvent(IdPool[i % IdPool.Length], KeyPool[0], kind, []);
+            e.CommitSeq = 10 + i;
+            return e;
+        }
+        for (var i = 1; i <= 4; i++) index.Dispatch(Committed(i, i % 2 == 0 ? 1 : 2));   // positions 11..14, kinds 2,1,2,1
+        var sub = new Subscription(_loopback.Connection, "s", [new NostrFilter { Kinds = [1] }]);
+        index.Add(sub);
+        index.Dispatch(Committed(5, 1));   // after registration (offered, not caught up); 11 leaves the 4 kept
+
+        List<NostrEvent>? missed = null;
+        Assert.True(index.TryCatchUp(sub, 14, ref missed));   // the query saw everything before registration
+        Assert.Null(missed);
+        Assert.True(index.TryCatchUp(sub, 11, ref missed));   // it saw up to 11: kind 1 at 12 and 14 are missing
+        Assert.Equal([12L, 14L], missed!.Select(e => e.CommitSeq));
+
+        index.Dispatch(Committed(6, 2));   // with 12 gone too, a query at 11 must go to the primary
+        Assert.False(index.TryCatchUp(sub, 11, ref missed));
+        Assert.False(new SubscriptionIndex().TryCatchUp(sub, 11, ref missed));   // nothing kept without replicas
+    }
+
+    [Fact]
     public void Subscription_that_overflows_while_its_query_runs_leaves_the_index_and_the_connection()
     {
         var index = new SubscriptionIndex();

@@ -30,12 +30,18 @@ internal sealed class OwnPostgres : IAsyncDisposable
         if (p.ExitCode != 0) throw new InvalidOperationException($"{tool} {string.Join(' ', args)} failed: {await output}{await errors}");
     }
 
-    public static async Task<OwnPostgres> StartAsync()
+    private static string NewFolder()
     {
         var dir = Directory.CreateTempSubdirectory("relay-own-pg-").FullName;
         Process.Start("chmod", ["755", dir])!.WaitForExit();   // the postgres user must reach it
-        var data = Path.Combine(dir, "data");
         if (IsRoot) Process.Start("chown", ["postgres:postgres", dir])!.WaitForExit();
+        return dir;
+    }
+
+    public static async Task<OwnPostgres> StartAsync()
+    {
+        var dir = NewFolder();
+        var data = Path.Combine(dir, "data");
         var pg = new OwnPostgres(dir);
         try
         {
@@ -48,6 +54,29 @@ internal sealed class OwnPostgres : IAsyncDisposable
         catch
         {
             await pg.DisposeAsync();   // no cluster or folder left behind by a failed start
+            throw;
+        }
+    }
+
+    /// A streaming replica of this cluster: `pg_basebackup -R` of it, started as a hot standby on
+    /// a port of its own (the test's settings need nothing more: initdb's pg_hba trusts local
+    /// replication, and wal_level replica is the default).
+    public async Task<OwnPostgres> StartReplicaAsync()
+    {
+        var dir = NewFolder();
+        var data = Path.Combine(dir, "data");
+        var replica = new OwnPostgres(dir);
+        try
+        {
+            await RunAsync("pg_basebackup", "-h", "127.0.0.1", "-p", Port.ToString(), "-U", "postgres", "-D", data, "-R", "-X", "stream", "-c", "fast");
+            await File.AppendAllTextAsync(Path.Combine(data, "postgresql.conf"),
+                $"\nport = {replica.Port}\nunix_socket_directories = '{dir}'\nhot_standby = on\n");
+            await replica.StartAgainAsync();
+            return replica;
+        }
+        catch
+        {
+            await replica.DisposeAsync();
             throw;
         }
     }
