@@ -115,8 +115,8 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         var legacy = message[NodeIdLength] == (byte)'{';
         if (!legacy && message.Length <= HeaderLength) return;
         var position = legacy ? 0 : System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(message.AsSpan(NodeIdLength));
-        // Another node verified and stored it; parsing re-derives the fields the index needs.
-        if (EventParser.TryParse(message.AsSpan(legacy ? NodeIdLength : HeaderLength), out _) is { } e)
+        // Another node verified and stored it: read only what matching needs, not the id again.
+        if (EventParser.FromStored(message.AsSpan(legacy ? NodeIdLength : HeaderLength)) is { } e)
         {
             e.CommitSeq = position;
             _local.Publish(e);

@@ -14,9 +14,25 @@ public static class EventParser
 
     /// Reader positioned on the event's StartObject; on return it is on the matching EndObject.
     /// Returns null and a client-facing reason (without the "invalid: " prefix) on failure.
-    public static NostrEvent? TryParse(ref Utf8JsonReader reader, out string? error)
+    public static NostrEvent? TryParse(ref Utf8JsonReader reader, out string? error) => Parse(ref reader, out error, stored: default);
+
+    /// An event another relay process stored, as it sent it on the bus (the stored compact JSON):
+    /// only the fields live matching needs are read. The id is not hashed again, the content is
+    /// skipped and the bytes are kept as they came (they are the stored JSON already).
+    public static NostrEvent? FromStored(ReadOnlySpan<byte> raw)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(raw);
+            return reader.Read() ? Parse(ref reader, out _, stored: raw) : null;
+        }
+        catch (JsonException) { return null; }
+    }
+
+    private static NostrEvent? Parse(ref Utf8JsonReader reader, out string? error, ReadOnlySpan<byte> stored)
     {
         error = null;
+        var trusted = !stored.IsEmpty;
         if (reader.TokenType != JsonTokenType.StartObject) { error = "event must be a JSON object"; return null; }
         string? id = null, pubkey = null, sig = null;
         long? createdAt = null;
@@ -47,6 +63,11 @@ public static class EventParser
                     kind = k;
                 }
                 else if (field.SequenceEqual("tags"u8)) { tags = ReadTags(ref reader, out error); if (tags is null) return null; }
+                else if (field.SequenceEqual("content"u8) && trusted)
+                {
+                    if (reader.TokenType != JsonTokenType.String) { error = "content must be a string"; return null; }
+                    content = [];   // not needed to match; the stored bytes carry it
+                }
                 else if (field.SequenceEqual("content"u8))
                 {
                     if (reader.TokenType != JsonTokenType.String) { error = "content must be a string"; return null; }
@@ -69,6 +90,12 @@ public static class EventParser
             error = "event must have id, pubkey, created_at, kind, tags, content and sig";
             return null;
         }
+
+        if (trusted)
+            return new NostrEvent
+            {
+                Id = id, Pubkey = pubkey, Sig = sig, CreatedAt = createdAt.Value, Kind = kind.Value, Tags = tags, Raw = stored.ToArray(),
+            };
 
         // One scratch writer per thread: parsing is synchronous, and the id preimage and the
         // compact JSON are the same size class for every event, so nothing is allocated but Raw.

@@ -219,4 +219,21 @@ public sealed class EventParserTests
         Assert.Null(ev);
         Assert.False(string.IsNullOrEmpty(error));
     }
+    [Fact]
+    public void An_event_from_the_bus_reads_as_the_full_parse_of_the_same_stored_JSON()
+    {
+        using var signer = EventSigner.FromSeed("bus");
+        string[][][] tagSets = [[], [["e", new string('a', 64)], ["p", signer.Pubkey, "wss://r"]], [["d", "x\"y\u00e9"], ["t", "a"], ["expiration", "99"]]];
+        var random = new Random(5);
+        for (var i = 0; i < 200; i++)
+        {
+            var raw = signer.SignEvent(random.Next(0, 40000), $"content {i} \"quoted\" \n é 😀", tagSets[i % 3], 1_700_000_000 + random.Next(1000)).Raw;
+            var full = EventParser.TryParse(raw, out _)!;
+            var fromBus = EventParser.FromStored(raw)!;
+            Assert.Equal((full.Id, full.Pubkey, full.Sig, full.CreatedAt, full.Kind, full.DTag, full.Expiration), (fromBus.Id, fromBus.Pubkey, fromBus.Sig, fromBus.CreatedAt, fromBus.Kind, fromBus.DTag, fromBus.Expiration));
+            Assert.Equal(full.Tags, fromBus.Tags);
+            Assert.Equal(raw, fromBus.Raw);
+        }
+        Assert.Null(EventParser.FromStored("{\"id\":"u8));   // truncated: dropped, not thrown
+    }
 }
