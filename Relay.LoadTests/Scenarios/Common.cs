@@ -11,6 +11,19 @@ internal static class Common
 {
     public static Uri Url(Args args) => Target.Parse(args.String("url", Target.DefaultUrl));
 
+    /// --url with several relay processes, comma-separated (fanout across processes).
+    public static Uri[] Urls(Args args) => args.String("url", Target.DefaultUrl).Split(',', StringSplitOptions.TrimEntries).Select(Target.Parse).ToArray();
+
+    /// --pid (comma-separated, one per --url) and the like: processes whose CPU is read from /proc.
+    public static int[] Pids(Args args, string name = "pid")
+    {
+        var pids = args.String(name, "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => int.TryParse(p, out var pid) && pid > 0 ? pid : throw new UsageException($"--{name}: '{p}' is not a process id")).ToArray();
+        foreach (var p in pids)
+            if (!ProcFs.Exists(p)) throw new UsageException($"--{name}: no process {p}");
+        return pids;
+    }
+
     /// --pid: the relay process whose CPU and RSS are read from /proc.
     public static int? Pid(Args args, bool required = false, string? why = null)
     {

@@ -11,20 +11,25 @@ namespace Relay.LoadTests.Scenarios;
 /// `fanout`: S subscribers (opened a batch at a time), a fraction of them with a filter that
 /// matches the publisher's events (#t = this run's tag), the rest with one that matches nothing
 /// (a random author); one publisher at R events/s. Reports delivery latency (publisher's send →
-/// subscriber's receipt) and delivered/expected.
+/// subscriber's receipt) and delivered/expected. With several relay processes (`--url a,b`, one
+/// database and Redis between them), subscriber i and event i go to process i mod n, so most
+/// deliveries cross the bus; `--pid a,b` and `--redis-pid` report each process's CPU.
 internal static class FanoutScenario
 {
     public static async Task<int> RunAsync(Args args, CancellationToken ct)
     {
-        var url = Common.Url(args);
-        var pid = Common.Pid(args);
+        var urls = Common.Urls(args);
+        var url = urls[0];
+        var pids = Common.Pids(args);
+        int? pid = pids.Length > 0 ? pids[0] : null;
+        var redisPid = Common.Pids(args, "redis-pid").FirstOrDefault();
         var subscribers = args.Int("subscribers", 2000, 1, 100_000);
         var fraction = args.Double("match-fraction", 1.0, 0, 1);
         var rate = args.Double("rate", 50, 0.1, 100_000);
         var duration = args.Double("duration", 30, 1, 3600);
         var batch = args.Int("batch", 200, 1, 10_000);
         var grace = args.Double("grace", 5, 0, 120);
-        var report = new Report("fanout", args, url.ToString(), pid);
+        var report = new Report("fanout", args, string.Join(",", urls.Select(u => u.ToString())), pid);
         args.EnsureAllUsed();
         FdLimit.Require(subscribers + 1, "fanout", "--subscribers");
 
@@ -32,12 +37,15 @@ internal static class FanoutScenario
         var since = Common.UnixNow() - 5;
         var maxEvents = (int)Math.Ceiling(rate * duration);
         var matchingCount = (int)Math.Round(subscribers * fraction);
-        Console.Error.WriteLine($"fanout {runTag}: {subscribers} subscribers ({matchingCount} matching), {rate}/s for {duration} s → {url}");
+        Console.Error.WriteLine($"fanout {runTag}: {subscribers} subscribers ({matchingCount} matching), {rate}/s for {duration} s → {string.Join(", ", urls.Select(u => u.ToString()))}");
 
-        RelayConnection pubConn;
-        try { pubConn = await RelayConnection.OpenAsync(url, ct); }
-        catch (Exception e) when (e is WebSocketException or HttpRequestException) { throw new ScenarioException($"cannot connect to {url}: {Common.Describe(e)}"); }
-        var publisher = new LivePublisher(pubConn, runTag, maxEvents);
+        var pubConns = new List<RelayConnection>();
+        foreach (var u in urls)
+        {
+            try { pubConns.Add(await RelayConnection.OpenAsync(u, ct)); }
+            catch (Exception e) when (e is WebSocketException or HttpRequestException) { throw new ScenarioException($"cannot connect to {u}: {Common.Describe(e)}"); }
+        }
+        var publisher = new LivePublisher(pubConns, runTag, maxEvents);
         var deliveryLatency = new LatencyRecorder();
         using var readCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var okReader = Task.Run(() => publisher.ReadOksAsync(readCts.Token));
@@ -57,7 +65,7 @@ internal static class FanoutScenario
                 var filter = matching ? publisher.MatchingFilter(since) : $"{{\"kinds\":[1],\"authors\":[\"{Common.RandomHex()}\"],\"since\":{since}}}";
                 try
                 {
-                    var (conn, connectUs, eoseUs, _) = await Common.OpenAndSubscribeAsync(url, $"f{i}", filter, ct, bufferBytes: 2048);
+                    var (conn, connectUs, eoseUs, _) = await Common.OpenAndSubscribeAsync(urls[i % urls.Length], $"f{i}", filter, ct, bufferBytes: 2048);
                     connectLatency.RecordMicros(connectUs);
                     eoseLatency.RecordMicros(eoseUs);
                     var sub = new LiveSubscriber(conn, matching, maxEvents);
@@ -77,17 +85,19 @@ internal static class FanoutScenario
 
         // Phase 2: publish, then wait for the deliveries (or the grace period) to finish.
         var cpu = new CpuMeter(pid);
+        var processCpu = pids.Skip(1).Append(redisPid).Where(p => p > 0).Select(p => new CpuMeter(p)).ToArray();
         var timeline = new Timeline(pid,
             () => [Interlocked.Read(ref publisher.Published), Interlocked.Read(ref publisher.Delivered), Interlocked.Read(ref publisher.Accepted)],
             (c, r) => $"published {c[0]:N0} ({r[0]:N0}/s)  accepted {c[2]:N0}  delivered {c[1]:N0} ({r[1]:N0}/s)  p99 {LatencyRecorder.Format(deliveryLatency.Percentile(99))}");
         var publishSeconds = await publisher.PublishThenAwaitDeliveriesAsync(rate, maxEvents, duration, grace, openMatching,
             () => cpu.Elapsed().WallSeconds, ct);
         var use = cpu.Elapsed();
+        var processUse = processCpu.Select(m => m.Elapsed()).ToArray();
         await timeline.DisposeAsync();
         await readCts.CancelAsync();
         await Task.WhenAll(readers);
         await okReader;
-        await Common.CloseAllAsync(subs.Select(s => s.Connection).Append(pubConn));
+        await Common.CloseAllAsync(subs.Select(s => s.Connection).Concat(pubConns));
 
         var expected = (double)openMatching * publisher.Accepted;
         var endedEarly = subs.Where(s => s.Ended is not null).ToList();
@@ -115,6 +125,17 @@ internal static class FanoutScenario
         report.Figure("subscribers_closed", "subscribers closed by the relay", endedEarly.Count, "", use);
         report.Cpu("connect", connectUse);
         report.Cpu("", use);
+        // Each further relay process (the first is relay_cpu_pct above), Redis, and the relays' CPU
+        // per delivery over all processes: across processes it should stay what it is on one.
+        var relaySeconds = use.RelayCpuSeconds;
+        for (var k = 1; k < pids.Length; k++)
+        {
+            report.Figure($"relay{k + 1}_cpu_pct", $"relay process {k + 1} CPU", processUse[k - 1].RelayPercent, "%", use);
+            relaySeconds += processUse[k - 1].RelayCpuSeconds;
+        }
+        if (redisPid > 0) report.Figure("redis_cpu_pct", "Redis CPU", processUse[^1].RelayPercent, "%", use);
+        if (pid is not null)
+            report.Figure("relay_cpu_us_per_delivery", "relay CPU per delivery, all processes", 1e6 * relaySeconds / Math.Max(1, publisher.Delivered), "µs", use);
 
         var seconds = timeline.Seconds.ToArray();
         Charts.Lines(report.ChartPath("deliveries.png"), "Fan-out deliveries", "seconds", "per second",

@@ -55,11 +55,11 @@ internal sealed class LiveSubscriber(RelayConnection conn, bool matching, int ma
     }
 }
 
-/// Publishes kind-1 events tagged ["t", runTag] at a steady rate. The content starts with the
-/// event's sequence number; the Stopwatch timestamp taken just before each send is kept in
+/// Publishes kind-1 events tagged ["t", runTag] at a steady rate, event i on connection i mod n
+/// (several relay processes: a publisher on each). The content starts with the event's sequence number; the Stopwatch timestamp taken just before each send is kept in
 /// <see cref="SendTicks"/> by that number, so subscribers measure send → receipt without the
 /// signing time (signing happens before the timestamp) and without clock skew (same process).
-internal sealed class LivePublisher(RelayConnection conn, string runTag, int maxEvents, string padding = "")
+internal sealed class LivePublisher(IReadOnlyList<RelayConnection> conns, string runTag, int maxEvents, string padding = "")
 {
     private readonly ConcurrentDictionary<string, long> _pendingOk = new(StringComparer.Ordinal);
 
@@ -98,7 +98,9 @@ internal sealed class LivePublisher(RelayConnection conn, string runTag, int max
 
     public string MatchingFilter(long since) => $"{{\"kinds\":[1],\"#t\":[\"{runTag}\"],\"since\":{since}}}";
 
-    public async Task ReadOksAsync(CancellationToken ct)
+    public Task ReadOksAsync(CancellationToken ct) => Task.WhenAll(conns.Select(c => ReadOksAsync(c, ct)));
+
+    private async Task ReadOksAsync(RelayConnection conn, CancellationToken ct)
     {
         try
         {
@@ -143,7 +145,7 @@ internal sealed class LivePublisher(RelayConnection conn, string runTag, int max
                 var t = Stopwatch.GetTimestamp();
                 Volatile.Write(ref SendTicks[i], t);
                 _pendingOk[id] = t;
-                await conn.SendAsync(frame, ct).ConfigureAwait(false);
+                await conns[i % conns.Count].SendAsync(frame, ct).ConfigureAwait(false);
                 Interlocked.Increment(ref Published);
             }
         }

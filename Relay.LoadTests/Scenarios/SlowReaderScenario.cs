@@ -78,7 +78,7 @@ internal static class SlowReaderScenario
         RelayConnection pubConn;
         try { pubConn = await RelayConnection.OpenAsync(url, ct); }
         catch (Exception e) when (e is WebSocketException or HttpRequestException) { throw new ScenarioException($"cannot connect to {url}: {Common.Describe(e)}"); }
-        var publisher = new LivePublisher(pubConn, runTag, maxEvents, padding);
+        var publisher = new LivePublisher([pubConn], runTag, maxEvents, padding);
         using var readCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var okReader = Task.Run(() => publisher.ReadOksAsync(readCts.Token));
         var latency = new LatencyRecorder();
