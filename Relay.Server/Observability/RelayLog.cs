@@ -83,6 +83,9 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(7004, LogLevel.Warning, "Web of trust seed {Url} skipped: {Error}")]
     public partial void WotSeedFailed(string url, string error);
 
+    [LoggerMessage(1004, LogLevel.Warning, "SEND_BUFFER_KB is {Asked} but the kernel caps socket send buffers at net.core.wmem_max = {Max} KiB; raise it (sysctl -w net.core.wmem_max=…) or lower SEND_BUFFER_KB")]
+    public partial void SendBufferCapped(int asked, long max);
+
     [LoggerMessage(1003, LogLevel.Warning, "Open-file limit: {Message}")]
     public partial void FileLimit(string message);
 

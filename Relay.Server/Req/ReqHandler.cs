@@ -98,7 +98,7 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
                 // while is closed as a slow reader).
                 while (batch.HasHeld)
                 {
-                    if (conn.QueuedBytes > roomAbove) await conn.WaitForSendSpaceAsync(ct);
+                    if (conn.PendingBytes > roomAbove) await conn.WaitForSendSpaceAsync(ct);
                     batch.SendOne();
                 }
             }
@@ -150,8 +150,8 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
     /// answer can be neither sent nor held within the budget is closed, and the query ends.
     private static void SealOrGiveUp(StoredResultBatch batch, ClientConnection conn, long roomAbove, CancellationToken ct)
     {
-        while (batch.HasHeld && conn.QueuedBytes <= roomAbove) batch.SendOne();
-        if (batch.Seal(sendNow: conn.QueuedBytes <= roomAbove)) return;
+        while (batch.HasHeld && conn.PendingBytes <= roomAbove) batch.SendOne();
+        if (batch.Seal(sendNow: conn.PendingBytes <= roomAbove)) return;
         conn.CloseSlowReader("slow reader: too much unsent data");
         throw new OperationCanceledException("slow reader closed", ct);
     }

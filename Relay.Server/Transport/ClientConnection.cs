@@ -112,7 +112,9 @@ internal sealed partial class ClientConnection : IEventSource
     public bool Send(OutboundFrame frame)
     {
         if (State is ConnectionState.Closing or ConnectionState.Closed) { frame.Release(); return false; }
-        if (Interlocked.Add(ref _queuedBytes, frame.Length) + Volatile.Read(ref _kernelQueued) > _ctx.Options.MaxSendQueueBytes)
+        var queued = Interlocked.Add(ref _queuedBytes, frame.Length);
+        if (queued + Volatile.Read(ref _kernelQueued) > _ctx.Options.MaxSendQueueBytes
+            && queued + KernelBytes(queued - frame.Length) > _ctx.Options.MaxSendQueueBytes)   // not on a stale figure
         {
             Interlocked.Add(ref _queuedBytes, -frame.Length);
             frame.Release();
@@ -144,6 +146,26 @@ internal sealed partial class ClientConnection : IEventSource
     /// Bytes queued but not yet handed to the socket.
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
+    /// What this client has yet to take: the queue, plus, with kernel-sized send buffers
+    /// (SEND_BUFFER_KB=0), what the kernel still holds. Stored answers are paced by it.
+    public long PendingBytes
+    {
+        get
+        {
+            var queued = Interlocked.Read(ref _queuedBytes);
+            return queued + KernelBytes(queued);
+        }
+    }
+
+    /// The kernel's unsent bytes as the send loop last saw them; asked again when the queue was
+    /// empty (<paramref name="queued"/> 0), as the idle send loop no longer refreshes the figure.
+    private long KernelBytes(long queued)
+    {
+        var kernel = Volatile.Read(ref _kernelQueued);
+        if (kernel > 0 && queued == 0) Volatile.Write(ref _kernelQueued, kernel = UnsentInKernel(_socket));
+        return kernel;
+    }
+
     /// Waits until the outbound queue is below half its cap. Stored query results use this, so a
     /// large REQ answer is paced by the reader instead of tripping the slow-reader limit. The
     /// waiting query holds one of the few query slots, so a reader that takes nothing for
@@ -151,13 +173,13 @@ internal sealed partial class ClientConnection : IEventSource
     public async ValueTask WaitForSendSpaceAsync(CancellationToken ct)
     {
         var limit = _ctx.Options.MaxSendQueueBytes / 2;
-        var lowest = QueuedBytes;
+        var lowest = PendingBytes;
         var progressAt = Environment.TickCount64;
-        while (QueuedBytes > limit && State == ConnectionState.WebSocket)
+        while (PendingBytes > limit && State == ConnectionState.WebSocket)
         {
             await Task.Delay(5, ct);
             var now = Environment.TickCount64;
-            if (QueuedBytes < lowest) (lowest, progressAt) = (QueuedBytes, now);
+            if (PendingBytes < lowest) (lowest, progressAt) = (PendingBytes, now);
             else if (now - progressAt > _ctx.Options.StalledReaderTimeout.TotalMilliseconds)
             {
                 CloseSlowReader("slow reader: stopped reading a stored result");

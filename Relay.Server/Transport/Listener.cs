@@ -32,6 +32,7 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
         var limit = OpenFileLimit.Raise();
         MaxConnections = OpenFileLimit.Cap(ctx.Options.MaxConnections, limit, OpenFileLimit.OpenNow() + ctx.Options.DatabasePoolSize, ctx.Log.FileLimit);
         _spare = OpenSpare();
+        WarnIfSendBufferCapped();
         var address = host is "*" or "" ? IPAddress.Any : IPAddress.Parse(host);
         _socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         // SO_REUSEADDR alone: a restarted relay can bind while old connections sit in TIME_WAIT.
@@ -51,6 +52,20 @@ internal sealed class Listener(ConnectionContext ctx) : IDisposable
         _socket.Listen(1024);
         Port = ((IPEndPoint)_socket.LocalEndPoint!).Port;
         _loop = AcceptLoopAsync(_socket);
+    }
+
+    /// Linux caps SO_SNDBUF at net.core.wmem_max without a word: say so once, with the way out,
+    /// when the cap is less than half what was asked (Debian's default 208 KiB against the
+    /// default 256 is close enough not to be worth a warning at every start).
+    private void WarnIfSendBufferCapped()
+    {
+        if (ctx.Options.SendBufferBytes <= 0 || !OperatingSystem.IsLinux()) return;
+        try
+        {
+            if (long.TryParse(File.ReadAllText("/proc/sys/net/core/wmem_max").Trim(), out var max) && ctx.Options.SendBufferBytes > 2 * max)
+                ctx.Log.SendBufferCapped(ctx.Options.SendBufferBytes / 1024, max / 1024);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private async Task AcceptLoopAsync(Socket listen)

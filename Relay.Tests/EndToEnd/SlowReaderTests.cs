@@ -154,18 +154,41 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
-    public async Task Left_to_the_kernel_its_buffered_bytes_count_toward_the_slow_reader_limit()
+    public async Task Left_to_the_kernel_its_buffered_bytes_count_toward_the_reader_limits()
     {
-        // Our own queue stays under half the limit (the answer is paced), and the stall timeout is
-        // far away: only the megabytes the kernel holds can close this reader within seconds.
+        // The kernel would take megabytes of this answer; counted with our queue, what a reader
+        // that stopped costs stays within MAX_SEND_QUEUE_BYTES, and the stall timeout closes it.
         await using var relay = await TestRelay.StartAsync(o => o with
         {
-            SendBufferBytes = 0, MaxSendQueueBytes = 2 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(60),
+            SendBufferBytes = 0, MaxSendQueueBytes = 2 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(3),
         });
         using var signer = await StoreEightMegabytesAsync(relay);
         await using var stalled = await RawWebSocket.OpenAsync(relay.Port, receiveBuffer: 4096);
         await stalled.SendTextAsync($"[\"REQ\",\"big\",{{\"authors\":[\"{signer.Pubkey}\"],\"limit\":500}}]");
-        for (var i = 0; i < 100 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(50);
+        long held = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            await Task.Delay(100);
+            held = Math.Max(held, KernelSendQueue(relay.Port, stalled.LocalPort));
+        }
+        output.WriteLine($"kernel send queue of a stalled reader: {held} bytes");
+        Assert.InRange(held, 64 * 1024, 2 * 1024 * 1024);
+        for (var i = 0; i < 200 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(50);
         Assert.Equal(1, relay.Host.Metrics.SlowReadersClosed.Value);
+    }
+    [Fact]
+    public async Task A_SEND_BUFFER_KB_above_what_the_kernel_allows_is_reported_at_start()
+    {
+        var max = long.Parse(File.ReadAllText("/proc/sys/net/core/wmem_max").Trim()) / 1024;
+        var asked = Math.Min(2 * max + 1024, 64 * 1024);   // SEND_BUFFER_KB's own maximum
+        await using var db = await TestDatabase.CreateAsync();
+        await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["DATABASE_URL"] = db.Url, ["SEND_BUFFER_KB"] = asked.ToString(),
+        });
+        await using (var client = await relay.ConnectAsync()) { }   // started and serving: its start-up lines are out
+        for (var i = 0; i < 20 && !relay.Log.Contains("net.core.wmem_max"); i++) await Task.Delay(100);   // the console logger writes from a queue
+        if (asked > 2 * max) Assert.Contains($"net.core.wmem_max = {max} KiB", relay.Log);
+        else Assert.DoesNotContain("wmem_max", relay.Log);   // a machine whose cap is above what may be asked
     }
 }
