@@ -7,16 +7,6 @@ namespace Relay.Tests.Faults;
 /// Redis really goes away (its server killed) and comes back on the same port.
 public sealed class RedisOutageTests
 {
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what, int seconds = 20)
-    {
-        for (var i = 0; i < seconds * 10; i++)
-        {
-            if (await condition()) return;
-            await Task.Delay(100);
-        }
-        Assert.Fail($"timed out waiting for {what}");
-    }
-
     [Fact]
     public async Task Without_Redis_local_delivery_goes_on_then_cross_process_delivery_resumes_by_itself()
     {
@@ -34,14 +24,14 @@ public sealed class RedisOutageTests
         await onB.QueryAsync("s", filter);
 
         await redis.StopAsync();
-        await WaitForAsync(() => Task.FromResult(a.Host.Metrics.Render().Contains("relay_redis_connected 0\n")), "node A to notice Redis is gone");
+        await Eventually.WaitForAsync(() => Task.FromResult(a.Host.Metrics.Render().Contains("relay_redis_connected 0\n")), "node A to notice Redis is gone");
         for (var i = 0; i < 20; i++)
             Assert.True((await publisher.PublishAsync(signer.Sign(1, $"during the outage {i}"))).Accepted);
         for (var i = 0; i < 20; i++)   // this node's subscribers miss nothing
             Assert.Equal($"during the outage {i}", (await onA.ReadUntilAsync("EVENT", "s"))[2].GetProperty("content").GetString());
 
         await redis.StartAgainAsync();
-        await WaitForAsync(() => Task.FromResult(a.Host.Metrics.Render().Contains("relay_redis_connected 1\n")
+        await Eventually.WaitForAsync(() => Task.FromResult(a.Host.Metrics.Render().Contains("relay_redis_connected 1\n")
                                                  && b.Host.Metrics.Render().Contains("relay_redis_connected 1\n")), "both nodes to reconnect");
         // Resubscribing follows the reconnect: keep publishing until node B's subscriber hears one.
         using var keepPublishing = new CancellationTokenSource();
@@ -73,17 +63,17 @@ public sealed class RedisOutageTests
         await using (var client = await relay.ConnectAsync())
         {
             await redis.StopAsync();
-            await WaitForAsync(async () => (await relay.MetricsAsync()).Contains("relay_redis_connected 0\n"), "the relay to notice Redis is gone");
+            await Eventually.WaitForAsync(async () => (await relay.MetricsAsync()).Contains("relay_redis_connected 0\n"), "the relay to notice Redis is gone");
             for (var i = 0; i < 30; i++)
                 Assert.True((await client.PublishAsync(signer.Sign(1, $"event {i}"))).Accepted);
             await redis.StartAgainAsync();
-            await WaitForAsync(async () => (await relay.MetricsAsync()).Contains("relay_redis_connected 1\n"), "the relay to reconnect");
+            await Eventually.WaitForAsync(async () => (await relay.MetricsAsync()).Contains("relay_redis_connected 1\n"), "the relay to reconnect");
             Assert.True((await client.PublishAsync(signer.Sign(1, "after"))).Accepted);
         }
 
         // Once per outage, not once per event.
         Assert.Single(Regex.Matches(relay.Log, "Redis connection lost"));
-        await WaitForAsync(() => Task.FromResult(relay.Log.Contains("Redis connection restored")), "the restored line in the log");
+        await Eventually.WaitForAsync(() => Task.FromResult(relay.Log.Contains("Redis connection restored")), "the restored line in the log");
 
         relay.Signal("TERM");
         Assert.Equal(0, await relay.ExitCodeAsync(TimeSpan.FromSeconds(15)));

@@ -9,16 +9,6 @@ namespace Relay.Tests.Replicas;
 /// own). Replay is paused on the replica (pg_wal_replay_pause) to make it lag on demand.
 public sealed class ReadReplicaTests
 {
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what, int seconds = 30)
-    {
-        for (var i = 0; i < seconds * 10; i++)
-        {
-            if (await condition()) return;
-            await Task.Delay(100);
-        }
-        Assert.Fail($"timed out waiting for {what}");
-    }
-
     private static async Task<T?> ScalarAsync<T>(string url, string sql)
     {
         var settings = Relay.Storage.Postgres.DatabaseUrl.Parse(url);
@@ -33,28 +23,41 @@ public sealed class ReadReplicaTests
     private static async Task CaughtUpAsync(OwnPostgres primary, OwnPostgres replica)
     {
         var lsn = await ScalarAsync<string>(primary.Url, "SELECT pg_current_wal_lsn()::text");
-        await WaitForAsync(async () => await ScalarAsync<bool>(replica.Url, $"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"), "the replica to catch up");
+        await Eventually.WaitForAsync(async () => await ScalarAsync<bool>(replica.Url, $"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"), "the replica to catch up");
     }
 
     private static long Counter(string metrics, string line) =>
         Regex.Match(metrics, "^" + Regex.Escape(line) + " (\\d+)$", RegexOptions.Multiline) is { Success: true } m ? long.Parse(m.Groups[1].Value) : 0;
 
-    private static async Task<(OwnPostgres Primary, OwnPostgres Replica, TestRelay Relay)> StartAsync()
+    /// A primary, its replica, and a relay reading from the replica.
+    private sealed class Setup : IAsyncDisposable
+    {
+        public required OwnPostgres Primary { get; init; }
+        public required OwnPostgres Replica { get; init; }
+        public TestRelay Relay { get; set; } = null!;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Relay is not null) await Relay.DisposeAsync();
+            await Replica.DisposeAsync();
+            await Primary.DisposeAsync();
+        }
+    }
+
+    private static async Task<Setup> StartAsync()
     {
         var primary = await OwnPostgres.StartAsync();
-        var replica = await primary.StartReplicaAsync();
-        var relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = primary.Url, DatabaseReadUrls = [replica.Url] });
-        await CaughtUpAsync(primary, replica);   // the migrations
-        return (primary, replica, relay);
+        var setup = new Setup { Primary = primary, Replica = await primary.StartReplicaAsync() };
+        setup.Relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = primary.Url, DatabaseReadUrls = [setup.Replica.Url] });
+        await CaughtUpAsync(primary, setup.Replica);   // the migrations
+        return setup;
     }
 
     [Fact]
     public async Task A_lagging_replica_answers_REQs_while_a_client_reads_its_own_writes_and_misses_nothing_committed_before_its_REQ()
     {
-        var (primary, replica, relay) = await StartAsync();
-        await using var _p = primary;
-        await using var _r = replica;
-        await using var _relay = relay;
+        await using var setup = await StartAsync();
+        var (primary, replica, relay) = (setup.Primary, setup.Replica, setup.Relay);
         using var signer = EventSigner.Random();
         await using var writer = await relay.ConnectAsync();
         await using var watcher = await relay.ConnectAsync();
@@ -99,10 +102,8 @@ public sealed class ReadReplicaTests
     [Fact]
     public async Task Under_writes_and_a_replica_that_stalls_and_resumes_every_subscription_gets_every_event_exactly_once()
     {
-        var (primary, replica, relay) = await StartAsync();
-        await using var _p = primary;
-        await using var _r = replica;
-        await using var _relay = relay;
+        await using var setup = await StartAsync();
+        var (primary, replica, relay) = (setup.Primary, setup.Replica, setup.Relay);
         using var signer = EventSigner.Random();
         var run = Guid.NewGuid().ToString("N");
         var filter = $$"""{"kinds":[1],"#t":["{{run}}"],"limit":500}""";
@@ -169,10 +170,8 @@ public sealed class ReadReplicaTests
     [Fact]
     public async Task A_replica_that_is_down_is_skipped_and_taken_back_when_it_returns()
     {
-        var (primary, replica, relay) = await StartAsync();
-        await using var _p = primary;
-        await using var _r = replica;
-        await using var _relay = relay;
+        await using var setup = await StartAsync();
+        var (primary, replica, relay) = (setup.Primary, setup.Replica, setup.Relay);
         using var signer = EventSigner.Random();
         await using var client = await relay.ConnectAsync();
         var e = signer.Sign(1, "hello");
@@ -188,7 +187,7 @@ public sealed class ReadReplicaTests
 
         await replica.StartAgainAsync();
         await CaughtUpAsync(primary, replica);
-        await WaitForAsync(async () =>
+        await Eventually.WaitForAsync(async () =>
         {
             Assert.Equal([RelayClientExtensions.IdOf(e)], await client.QueryIdsAsync("back", filter));
             return Counter(relay.Host.Metrics.Render(), "relay_queries_total{database=\"replica\"}") > onReplica;
