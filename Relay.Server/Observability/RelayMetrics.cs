@@ -41,6 +41,7 @@ internal sealed class RelayMetrics : IDisposable
     public Counter LiveEventsSent { get; } = new();
     public Counter DatabaseErrors { get; } = new();
     public Counter RedisErrors { get; } = new();
+    public Counter ReplicaCatchUps { get; } = new();
 
     public Histogram<double> VerifyBatchEvents { get; }
     public Histogram<double> VerifyBatchSeconds { get; }
@@ -75,6 +76,7 @@ internal sealed class RelayMetrics : IDisposable
         Observe(LiveEventsSent, "relay.events.sent.live", "Live events delivered to subscriptions");
         Observe(DatabaseErrors, "relay.database.errors", "Database operations that failed (write batches after their retry, queries)");
         Observe(RedisErrors, "relay.redis.errors", "Redis publishes that failed and connection failures");
+        Observe(ReplicaCatchUps, "relay.queries.replica_caught_up", "REQs answered by a lagging replica, completed after EOSE with events it had not replayed yet");
         VerifyBatchEvents = Meter.CreateHistogram("relay.verify.batch.events", null, "Events per signature-verification batch", null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = SizeBuckets });
         VerifyBatchSeconds = Meter.CreateHistogram("relay.verify.batch.duration", "s", "Time to verify one batch", null,

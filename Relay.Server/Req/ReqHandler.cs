@@ -135,7 +135,11 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
         if (position < sub.Connection.Session.WrittenUpTo) return false;
         List<NostrEvent>? missed = null;
         if (!index.TryCatchUp(sub, position, ref missed)) return false;
-        if (missed is not null) sub.AddCaughtUp(missed);
+        if (missed is not null)
+        {
+            sub.AddCaughtUp(missed);
+            metrics.ReplicaCatchUps.Increment();
+        }
         return true;
     }
 
