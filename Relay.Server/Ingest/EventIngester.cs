@@ -73,7 +73,6 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
         {
             case EventOutcome.Stored:
                 metrics.EventsStored.Increment();
-                job.Source.Session.Wrote(job.Event.CommitSeq);
                 Done(id, stored: true);
                 job.Source.Answer(id, true, "");
                 break;

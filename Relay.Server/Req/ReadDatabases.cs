@@ -10,9 +10,9 @@ namespace Relay.Server.Req;
 /// Where REQ and COUNT queries run: the read replicas (DATABASE_READ_URL) in turn, else the
 /// primary. A replica answers only if its snapshot has every commit the caller needs (the
 /// client's own writes; for a REQ also what live delivery already passed by, see
-/// SubscriptionIndex.TryCatchUp); otherwise the primary answers, before anything was sent. A
-/// replica that cannot be reached is skipped for a while (1 s, doubling to 30 s), said once in
-/// the log; with none up, the primary answers everything.
+/// SubscriptionIndex.TryCatchUp); otherwise, or if it fails before its answer begins, the
+/// primary answers. A replica that cannot be reached is skipped for a while (1 s, doubling to
+/// 30 s; one query at a time retries it), said once in the log; with none up, the primary answers.
 internal sealed class ReadDatabases : IAsyncDisposable
 {
     private readonly NpgsqlDataSource _primary;
@@ -63,7 +63,7 @@ internal sealed class ReadDatabases : IAsyncDisposable
         for (var tried = 0; tried < _replicas.Length; tried++)
         {
             var replica = _replicas[(int)((uint)Interlocked.Increment(ref _next) % (uint)_replicas.Length)];
-            if (!replica.IsUp) continue;
+            if (!replica.TryTake()) continue;
             try
             {
                 var answer = await run(replica.Db, true);
@@ -76,24 +76,18 @@ internal sealed class ReadDatabases : IAsyncDisposable
                 Interlocked.Increment(ref _behind);
                 break;   // behind: the primary has it all
             }
-            catch (Exception e) when (!ct.IsCancellationRequested && !committed() && IsRetryable(e, out var down))
+            catch (Exception e) when (!ct.IsCancellationRequested && !committed() && (DatabaseHealth.IsOutage(e) || e is PostgresException))
             {
-                // Nothing was sent yet: a failure before the answer began (connecting, planning, a
-                // hot-standby conflict) leaves no partial answer behind.
+                // Nothing was sent yet, so the primary can answer instead: the replica down, a
+                // query cancelled by a conflict with replay (40001, 40P01), a replica that has not
+                // replayed a migration yet. Only an outage takes the replica out for a while.
                 _metrics.DatabaseErrors.Increment();
-                if (down) replica.Failed(e, _log);
+                if (DatabaseHealth.IsOutage(e)) replica.Failed(e, _log);
+                else replica.Succeeded(_log);
             }
         }
         Interlocked.Increment(ref _onPrimary);
         return await run(_primary, false);
-    }
-
-    /// A replica's failure that the next database can take over: the replica down (then skip it
-    /// for a while), or a query cancelled by a conflict with WAL replay (40001: just this once).
-    private static bool IsRetryable(Exception e, out bool down)
-    {
-        down = DatabaseHealth.IsOutage(e);
-        return down || e is PostgresException { SqlState: "40001" };
     }
 
     private sealed class Replica(NpgsqlDataSource db, string name)
@@ -101,12 +95,23 @@ internal sealed class ReadDatabases : IAsyncDisposable
         private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1), LastRetry = TimeSpan.FromSeconds(30);
         private readonly Lock _gate = new();
         private long _retryAt;          // Stopwatch timestamp; 0 while up
+        private bool _down;
         private TimeSpan _wait = FirstRetry;
 
         public NpgsqlDataSource Db => db;
 
-        /// Up, or down long enough that the next query tries it again.
-        public bool IsUp => Volatile.Read(ref _retryAt) is var at && (at == 0 || Stopwatch.GetTimestamp() >= at);
+        public bool IsUp => Volatile.Read(ref _retryAt) == 0;
+
+        /// Whether this query may use the replica: it is up, or it is down and due for a retry,
+        /// which this query alone takes (the retry time moves on, so the others keep skipping it:
+        /// a replica that drops packets costs one connect timeout per retry, not one per REQ).
+        public bool TryTake()
+        {
+            var at = Volatile.Read(ref _retryAt);
+            if (at == 0) return true;
+            var now = Stopwatch.GetTimestamp();
+            return now >= at && Interlocked.CompareExchange(ref _retryAt, now + (long)(LastRetry.TotalSeconds * Stopwatch.Frequency), at) == at;
+        }
 
         public void Failed(Exception e, RelayLog log)
         {
@@ -114,7 +119,8 @@ internal sealed class ReadDatabases : IAsyncDisposable
             bool first;
             lock (_gate)
             {
-                first = _retryAt == 0;
+                first = !_down;
+                _down = true;
                 seconds = (int)_wait.TotalSeconds;
                 Volatile.Write(ref _retryAt, Stopwatch.GetTimestamp() + (long)(_wait.TotalSeconds * Stopwatch.Frequency));
                 _wait = TimeSpan.FromTicks(Math.Min(_wait.Ticks * 2, LastRetry.Ticks));
@@ -127,8 +133,9 @@ internal sealed class ReadDatabases : IAsyncDisposable
             if (Volatile.Read(ref _retryAt) == 0) return;
             lock (_gate)
             {
-                if (_retryAt == 0) return;
-                _retryAt = 0;
+                if (!_down) return;
+                _down = false;
+                Volatile.Write(ref _retryAt, 0);
                 _wait = FirstRetry;
             }
             log.ReplicaRestored(name);

@@ -86,6 +86,9 @@ internal sealed class WriteBatcher(
         health.Succeeded();
         var (outcomes, removed, position) = written;
         latest?.Advance(position);   // before any answer: a duplicate of this batch's events reads from here
+        // Every sender in the batch reads from here on (read your own writes on replicas), whatever
+        // its event's outcome: a duplicate or a superseded version still answers OK true.
+        foreach (var job in batch) job.Source.Session.Wrote(position);
         for (var i = 0; i < batch.Count; i++)
         {
             var job = batch[i];

@@ -23,14 +23,23 @@ internal sealed class SubscriptionIndex
     private long _seq;
     private int _count;
 
-    // With read replicas: the last events dispatched, so a subscription whose query ran on a replica
-    // that had not replayed some of them yet still gets them (see TryCatchUp). Empty otherwise.
+    // With read replicas: the last stored events dispatched, oldest first from _recentStart, so a
+    // subscription whose query ran on a replica that had not replayed some of them yet still gets
+    // them (see TryCatchUp). Bounded by count and by bytes (events may be large). Empty otherwise.
     private readonly (long Seq, NostrEvent Event)[] _recent;
+    private readonly long _recentBytesMax;
+    private int _recentStart, _recentCount;
+    private long _recentBytes;
     private long _evictedCommitMax;   // highest commit position among events that left _recent
     private long _latestCommit;       // highest commit position dispatched
 
-    /// <paramref name="recentEvents"/>: how many dispatched events to keep for replica catch-up (0: none).
-    public SubscriptionIndex(int recentEvents = 0) => _recent = new (long, NostrEvent)[recentEvents];
+    /// <paramref name="recentEvents"/>, <paramref name="recentBytes"/>: how many dispatched events,
+    /// and how many bytes of them, to keep for replica catch-up (0: none).
+    public SubscriptionIndex(int recentEvents = 0, long recentBytes = 64L * 1024 * 1024)
+    {
+        _recent = new (long, NostrEvent)[recentEvents];
+        _recentBytesMax = recentBytes;
+    }
 
     public int Count { get { lock (_gate) return _count; } }
 
@@ -90,12 +99,7 @@ internal sealed class SubscriptionIndex
         {
             var seq = ++_seq;
             if (e.CommitSeq > _latestCommit) _latestCommit = e.CommitSeq;
-            if (_recent.Length > 0)
-            {
-                ref var slot = ref _recent[seq % _recent.Length];
-                if (slot.Event is { } old && old.CommitSeq > _evictedCommitMax) _evictedCommitMax = old.CommitSeq;
-                slot = (seq, e);
-            }
+            if (_recent.Length > 0 && e.CommitSeq != 0) Keep(seq, e);   // ephemeral events are never stored: nothing to catch up
             Visit(_byId.GetValueOrDefault(e.Id), e, seq, into);
             Visit(_byAuthor.GetValueOrDefault(e.Pubkey), e, seq, into);
             foreach (var t in e.Tags)
@@ -106,22 +110,42 @@ internal sealed class SubscriptionIndex
         }
     }
 
+    private void Keep(long seq, NostrEvent e)
+    {
+        while (_recentCount > 0 && (_recentCount == _recent.Length || _recentBytes + e.Raw.Length > _recentBytesMax))
+        {
+            ref var oldest = ref _recent[_recentStart];
+            if (oldest.Event.CommitSeq > _evictedCommitMax) _evictedCommitMax = oldest.Event.CommitSeq;
+            _recentBytes -= oldest.Event.Raw.Length;
+            oldest = default;
+            _recentStart = (_recentStart + 1) % _recent.Length;
+            _recentCount--;
+        }
+        _recent[(_recentStart + _recentCount) % _recent.Length] = (seq, e);
+        _recentCount++;
+        _recentBytes += e.Raw.Length;
+    }
+
     /// The events a query that saw commits up to <paramref name="position"/> could not see and the
     /// subscription was not offered (dispatched before it was registered): none when the query ran
-    /// on the primary, the replica's lag when it ran on a replica. False if some of them are no
-    /// longer kept; then the query must run where it sees them (the primary).
+    /// on the primary, the replica's lag when it ran on a replica. False when the query must run
+    /// where it sees them (the primary) instead: some are no longer kept, or one of them deletes
+    /// or replaces events (kind 5, 62, replaceable, addressable), which the replica's answer may
+    /// still hold. Filters with limit 0 asked for no stored events and get none.
     public bool TryCatchUp(Subscription sub, long position, ref List<NostrEvent>? into)
     {
         if (position >= sub.CommitsBefore) return true;
         lock (_gate)
         {
             if (_recent.Length == 0 || _evictedCommitMax > position) return false;
-            for (var seq = Math.Max(1, _seq - _recent.Length + 1); seq <= sub.RegisteredAt; seq++)
+            for (var k = 0; k < _recentCount; k++)
             {
-                var (kept, e) = _recent[seq % _recent.Length];
-                if (kept != seq || e.CommitSeq <= position) continue;
+                var (seq, e) = _recent[(_recentStart + k) % _recent.Length];
+                if (seq > sub.RegisteredAt) break;
+                if (e.CommitSeq <= position) continue;
+                if (e.Kind is Kinds.Deletion or Kinds.RequestToVanish || e.Class is KindClass.Replaceable or KindClass.Addressable) return false;
                 foreach (var f in sub.Filters)
-                    if (f.Matches(e)) { (into ??= []).Add(e); break; }
+                    if (f.Limit != 0 && f.Matches(e)) { (into ??= []).Add(e); break; }
             }
             return true;
         }

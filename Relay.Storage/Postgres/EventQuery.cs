@@ -231,14 +231,21 @@ public static class EventQuery
         }
     }
 
-    /// Which of these ids are already stored (one index look-up for the whole list).
-    public static async Task<HashSet<string>> FindStoredAsync(NpgsqlDataSource db, IEnumerable<string> ids, CancellationToken ct = default)
+    /// Which of these ids are already stored (one index look-up for the whole list), and the commit
+    /// position of the snapshot that found them (they were committed at or below it).
+    public static async Task<(HashSet<string> Found, long Position)> FindStoredAsync(NpgsqlDataSource db, IEnumerable<string> ids, CancellationToken ct = default)
     {
         var found = new HashSet<string>(StringComparer.Ordinal);
-        await using var cmd = db.CreateCommand("SELECT id FROM events WHERE id = ANY($1)");
+        await using var cmd = db.CreateCommand(
+            "SELECT p.seq, e.id FROM commit_position p LEFT JOIN events e ON e.id = ANY($1)");
         cmd.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = ids.Select(Convert.FromHexString).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct)) found.Add(Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(0)));
-        return found;
+        long position = 0;
+        while (await reader.ReadAsync(ct))
+        {
+            position = reader.GetInt64(0);
+            if (!reader.IsDBNull(1)) found.Add(Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(1)));
+        }
+        return (found, position);
     }
 }

@@ -134,7 +134,10 @@ public sealed class ReadReplicaTests
             stop.Cancel();
             await stalling;
             await writer.PublishAcceptedAsync(signer.Sign(1, "end", [["t", run]]));
-            Assert.True(Counter(relay.Host.Metrics.Render(), "relay_queries_total{database=\"replica\"}") > 0, "the replica answered some REQs");
+            var metrics = relay.Host.Metrics.Render();
+            Assert.True(Counter(metrics, "relay_queries_total{database=\"replica\"}") > 0, "the replica answered some REQs");
+            Assert.True(Counter(metrics, "relay_queries_replica_caught_up_total") + Counter(metrics, "relay_queries_replica_behind_total") > 0,
+                "some REQ met the replica behind (replay was paused half of the time)");
             for (var k = 0; k < subscribers.Count; k++)
             {
                 var received = new List<string>();

@@ -179,6 +179,17 @@ public sealed class SubscriptionIndexTests : IDisposable
         index.Dispatch(Committed(6, 2));   // with 12 gone too, a query at 11 must go to the primary
         Assert.False(index.TryCatchUp(sub, 11, ref missed));
         Assert.False(new SubscriptionIndex().TryCatchUp(sub, 11, ref missed));   // nothing kept without replicas
+
+        // A deletion or a new version of a replaceable event in the gap: the replica's answer may
+        // hold what it deletes or replaces, so the primary answers.
+        var withProfile = new SubscriptionIndex(recentEvents: 4);
+        withProfile.Dispatch(Committed(1, 1));
+        withProfile.Dispatch(Committed(2, 0));   // kind 0 at position 12
+        var later = new Subscription(_loopback.Connection, "t", [new NostrFilter { Kinds = [1] }]);
+        withProfile.Add(later);
+        missed = null;
+        Assert.True(withProfile.TryCatchUp(later, 12, ref missed));   // saw it: nothing to catch up
+        Assert.False(withProfile.TryCatchUp(later, 11, ref missed));
     }
 
     [Fact]
