@@ -36,11 +36,11 @@ public static class EventQuery
         var query = single
             ? sql.ToString(1, sql.Length - 2)
             : $"SELECT q.raw FROM ({sql}) q ORDER BY q.created_at DESC, q.id ASC";
-        // Every row carries the commit position read in the same statement, hence the same
-        // snapshot (the live fence, see 006_commit_position.sql); with no match, one row carries
-        // it alone. ON true leaves the planner one plan: a nested loop over the position's single
-        // row, which returns the query's rows in their order.
-        cmd.CommandText = $"SELECT p.seq, q.raw FROM commit_position p LEFT JOIN LATERAL ({query}) q ON true";
+        // The first row is the commit position (8 bytes, big-endian), read in the same statement,
+        // hence the same snapshot (the live fence, see 006_commit_position.sql). Without parallel
+        // workers (off for the relay's connections) Append runs its branches in order. A column on
+        // every row instead (a LATERAL join) cost ~10% of REQs/s in the query load test.
+        cmd.CommandText = $"SELECT int8send(seq) FROM commit_position UNION ALL ({query})";
         return cmd;
     }
 
@@ -203,23 +203,27 @@ public static class EventQuery
         {
             var n = 0;
             long position = 0;
+            var first = true;
             while (await reader.ReadAsync(ct))
             {
-                if (n == 0)
+                if (first)
                 {
-                    position = reader.GetInt64(0);
+                    first = false;
+                    if (reader.GetBytes(0, 0, null, 0, 0) != 8 || reader.GetBytes(0, 0, buffer, 0, 8) != 8)
+                        throw new InvalidOperationException("the commit position did not come first");
+                    position = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(buffer);
                     if (accept is not null && !accept(position)) return new(0, position, Stale: true);
-                    if (reader.IsDBNull(1)) break;   // no match: the position's row alone
+                    continue;
                 }
                 // The row is already in Npgsql's buffer (no SequentialAccess): copying it into our
                 // pooled array avoids a new byte[] per event.
-                var length = (int)reader.GetBytes(1, 0, null, 0, 0);
+                var length = (int)reader.GetBytes(0, 0, null, 0, 0);
                 if (buffer.Length < length)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = ArrayPool<byte>.Shared.Rent(length);
                 }
-                reader.GetBytes(1, 0, buffer, 0, length);
+                reader.GetBytes(0, 0, buffer, 0, length);
                 await onEvent(new ReadOnlyMemory<byte>(buffer, 0, length));
                 n++;
             }
