@@ -96,9 +96,12 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
         rows.AnyDeletion ? $"SELECT pg_advisory_xact_lock({DeletionFenceKey})" : $"SELECT pg_advisory_xact_lock_shared({DeletionFenceKey})";
 
     // NIP-09 `e`: the named events of the same author go (a deletion can't delete a deletion), and
-    // stay refused. Rows: (deletion's author, named id).
+    // stay refused. Rows: (deletion's author, named id, the deletion's own id). A deletion that is
+    // not stored (the insert refused it, or a request to vanish in the batch removed it) deletes
+    // nothing, as the events that other processes and the hot tier hear of say.
     private const string DeleteById = """
-        WITH r AS (SELECT DISTINCT pubkey, id FROM unnest($1::bytea[], $2::bytea[]) AS r(pubkey, id)),
+        WITH r AS (SELECT DISTINCT r.pubkey, r.id FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) AS r(pubkey, id, request)
+                   WHERE EXISTS (SELECT 1 FROM events q WHERE q.id = r.request)),
         mark AS (INSERT INTO deleted_events (event_id, pubkey) SELECT id, pubkey FROM r ON CONFLICT DO NOTHING),
         gone AS (DELETE FROM events e USING r WHERE e.id = r.id AND e.pubkey = r.pubkey AND e.kind NOT IN (5, 62) RETURNING e.id),
         t AS (DELETE FROM tags USING gone WHERE tags.event_id = gone.id)
@@ -107,8 +110,9 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
 
     // NIP-09 `a`: versions of the author's address up to the deletion's created_at.
     private const string DeleteByAddress = """
-        WITH r AS (SELECT pubkey, kind, d_tag, max(until) AS until
-                   FROM unnest($1::bytea[], $2::integer[], $3::bytea[], $4::bigint[]) AS r(pubkey, kind, d_tag, until)
+        WITH r AS (SELECT r.pubkey, r.kind, r.d_tag, max(r.until) AS until
+                   FROM unnest($1::bytea[], $2::integer[], $3::bytea[], $4::bigint[], $5::bytea[]) AS r(pubkey, kind, d_tag, until, request)
+                   WHERE EXISTS (SELECT 1 FROM events q WHERE q.id = r.request)
                    GROUP BY 1, 2, 3),
         mark AS (INSERT INTO deleted_addresses (pubkey, kind, d_tag, until) SELECT * FROM r
                  ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = GREATEST(deleted_addresses.until, EXCLUDED.until)),
@@ -303,13 +307,18 @@ public sealed class EventWriter(NpgsqlDataSource db, string? relayUrl = null, in
     {
         if (rows.AnyDeletion)
         {
-            batch.BatchCommands.Add(Command(DeleteById,
-                (rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea)));
-            batch.BatchCommands.Add(Command(DeleteByAddress,
-                (rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer),
-                (rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint)));
+            // Vanish first: a deletion it removes in the same batch (its author's, dated before it)
+            // then has no effect, as when the two arrive through another process, where only
+            // the events that stayed stored are published.
             batch.BatchCommands.Add(Command(Vanish,
                 (rows.VanishAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.VanishUntil.ToArray(), NpgsqlDbType.Bigint)));
+            batch.BatchCommands.Add(Command(DeleteById,
+                (rows.DeleteByIdAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteByIdTargets.ToArray(), NpgsqlDbType.Bytea),
+                (rows.DeleteByIdRequests.ToArray(), NpgsqlDbType.Bytea)));
+            batch.BatchCommands.Add(Command(DeleteByAddress,
+                (rows.DeleteAddressAuthors.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressKinds.ToArray(), NpgsqlDbType.Integer),
+                (rows.DeleteAddressDTags.ToArray(), NpgsqlDbType.Bytea), (rows.DeleteAddressUntil.ToArray(), NpgsqlDbType.Bigint),
+                (rows.DeleteAddressRequests.ToArray(), NpgsqlDbType.Bytea)));
         }
         batch.BatchCommands.Add(new NpgsqlBatchCommand(TakePosition));
     }
@@ -381,8 +390,8 @@ internal sealed class BatchRows
     public readonly List<int> TagKinds = [];
     // NIP-09 and NIP-62 requests in the batch, as rows for the deletion statements.
     public bool AnyDeletion;
-    public readonly List<byte[]> DeleteByIdAuthors = [], DeleteByIdTargets = [];
-    public readonly List<byte[]> DeleteAddressAuthors = [], DeleteAddressDTags = [];
+    public readonly List<byte[]> DeleteByIdAuthors = [], DeleteByIdTargets = [], DeleteByIdRequests = [];
+    public readonly List<byte[]> DeleteAddressAuthors = [], DeleteAddressDTags = [], DeleteAddressRequests = [];
     public readonly List<int> DeleteAddressKinds = [];
     public readonly List<long> DeleteAddressUntil = [];
     public readonly List<byte[]> VanishAuthors = [];
@@ -417,7 +426,7 @@ internal sealed class BatchRows
                 TagCreatedAts.Add(e.CreatedAt);
                 TagKinds.Add(e.Kind);
             }
-            if (e.Kind == Model.Kinds.Deletion) AddDeletion(e, Pubkeys[i]);
+            if (e.Kind == Model.Kinds.Deletion) AddDeletion(e, Pubkeys[i], Ids[i]);
             else if (e.Kind == Model.Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, relayUrl))
             {
                 VanishAuthors.Add(Pubkeys[i]);
@@ -427,12 +436,13 @@ internal sealed class BatchRows
         }
     }
 
-    private void AddDeletion(NostrEvent e, byte[] author)
+    private void AddDeletion(NostrEvent e, byte[] author, byte[] request)
     {
         foreach (var id in DeletionRequests.EventIds(e))
         {
             DeleteByIdAuthors.Add(author);
             DeleteByIdTargets.Add(Convert.FromHexString(id));
+            DeleteByIdRequests.Add(request);
             AnyDeletion = true;
         }
         foreach (var (kind, d) in DeletionRequests.Addresses(e))
@@ -441,6 +451,7 @@ internal sealed class BatchRows
             DeleteAddressKinds.Add(kind);
             DeleteAddressDTags.Add(Encoding.UTF8.GetBytes(d));
             DeleteAddressUntil.Add(e.CreatedAt);
+            DeleteAddressRequests.Add(request);
             AnyDeletion = true;
         }
     }

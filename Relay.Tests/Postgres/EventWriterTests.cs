@@ -191,6 +191,29 @@ public abstract class EventWriterTests
     }
 
     [Fact]
+    public async Task A_deletion_that_is_not_stored_deletes_nothing()
+    {
+        await using var db = await MigratedDatabase.CreateAsync();
+        using var signer = EventSigner.FromSeed("writer-refused-deletion");
+        await using var writer = NewWriter(db.DataSource);
+        var later = signer.SignEvent(1, "after the vanish", createdAt: T0 + 100);
+        var laterToo = signer.SignEvent(1, "also after it", createdAt: T0 + 101);
+        Assert.Equal([WriteOutcome.Stored, WriteOutcome.Stored], await writer.WriteAsync([later, laterToo]));
+        var vanish = signer.SignEvent(62, "", [["relay", "ALL_RELAYS"]], T0 + 50);
+        Assert.Equal([WriteOutcome.Stored], await writer.WriteAsync([vanish]));
+
+        // Dated before the vanish, the deletion is refused, and so is what it asks.
+        var refused = signer.SignEvent(5, "", [["e", later.Id]], T0 + 40);
+        Assert.Equal([WriteOutcome.Deleted], await writer.WriteAsync([refused]));
+        // Removed by a request to vanish sent after it in the same batch, a deletion asks nothing either.
+        var vanishedWith = signer.SignEvent(5, "", [["e", laterToo.Id]], T0 + 60);
+        var vanishAgain = signer.SignEvent(62, "", [["relay", "ALL_RELAYS"]], T0 + 70);
+        Assert.Equal([WriteOutcome.DeletedInBatch, WriteOutcome.Stored], await writer.WriteAsync([vanishedWith, vanishAgain]));
+
+        Assert.Equal(2, (await db.QueryAsync(new NostrFilter { Ids = [later.Id, laterToo.Id] })).Count);
+    }
+
+    [Fact]
     public async Task Two_writers_racing_on_one_replaceable_key_leave_exactly_the_winner()
     {
         await using var db = await MigratedDatabase.CreateAsync();
