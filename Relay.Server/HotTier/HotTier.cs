@@ -1,0 +1,240 @@
+using Relay.Storage.Model;
+
+namespace Relay.Server.HotTier;
+
+/// The newest stored events in memory, indexed for REQ filters (issue 13; not yet wired into
+/// REQ handling). Holds every stored event with created_at at or after <see cref="Horizon"/>;
+/// the horizon moves forward (whole seconds at a time) as the byte budget fills. It is fed the
+/// events the database stored, in any order (the local writer and the bus interleave), and
+/// applies the database's rules itself: the newest version of a replaceable or addressable
+/// event wins (ties: lowest id), NIP-09 deletions and NIP-62 requests to vanish remove what they
+/// name and keep refusing it, NIP-40 expiration is checked when asked. So it can answer a
+/// filter exactly as PostgreSQL would whenever the whole answer lies at or after the horizon.
+/// Not thread-safe: the caller serialises (one lock; the bus loop feeds it).
+internal sealed class HotTier(long budgetBytes, string? relayUrl = null)
+{
+    private sealed class Held(NostrEvent e)
+    {
+        public readonly NostrEvent Event = e;
+        public readonly Key32 Id = Key32.Parse(e.Id);
+        public long CreatedAt => Event.CreatedAt;
+    }
+
+    /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
+    private sealed class NewestFirst : IComparer<Held>
+    {
+        public static readonly NewestFirst Instance = new();
+
+        public int Compare(Held? x, Held? y)
+        {
+            if (ReferenceEquals(x, y)) return 0;
+            var c = y!.CreatedAt.CompareTo(x!.CreatedAt);
+            if (c != 0) return c;
+            c = x.Id.A.CompareTo(y.Id.A);
+            if (c != 0) return c;
+            c = x.Id.B.CompareTo(y.Id.B);
+            if (c != 0) return c;
+            c = x.Id.C.CompareTo(y.Id.C);
+            return c != 0 ? c : x.Id.D.CompareTo(y.Id.D);
+        }
+    }
+
+    private readonly Dictionary<Key32, Held> _byId = [];
+    private readonly Dictionary<Key32, SortedSet<Held>> _byAuthor = [];
+    private readonly Dictionary<(char, string), SortedSet<Held>> _byTag = [];
+    private readonly Dictionary<int, SortedSet<Held>> _byKind = [];
+    private readonly SortedSet<Held> _all = new(NewestFirst.Instance);
+    private readonly Dictionary<(Key32, int, string), Held> _versions = [];
+    // What deletion and vanish requests named, as the database keeps them: an event that arrives
+    // after the request that deletes it (from another process, late) is refused here too.
+    private readonly HashSet<(Key32 Author, Key32 Id)> _deletedIds = [];
+    private readonly Dictionary<(Key32, int, string), long> _deletedAddresses = [];
+    private readonly Dictionary<Key32, long> _vanished = [];
+    private long _bytes;
+
+    /// Every stored event with created_at at or after this is held.
+    public long Horizon { get; private set; }
+    public int Count => _byId.Count;
+    public long Bytes => _bytes;
+
+    /// An event the database stored (committed, OK true). Returns false if the tier does not
+    /// hold it (older than the horizon, replaced, deleted, or already held).
+    public bool Add(NostrEvent e)
+    {
+        if (e.Kind is Kinds.Deletion or Kinds.RequestToVanish) Apply(e);
+        if (e.CreatedAt < Horizon || _byId.ContainsKey(Key32.Parse(e.Id)) || Refused(e)) return false;
+        var cls = e.Class;
+        if (cls is KindClass.Ephemeral) return false;
+        if (cls is KindClass.Replaceable or KindClass.Addressable)
+        {
+            var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
+            var held = new Held(e);
+            if (_versions.TryGetValue(key, out var current))
+            {
+                if (NewestFirst.Instance.Compare(current, held) < 0) return false;   // the held one is newer
+                Remove(current);
+            }
+            _versions[key] = held;
+            Insert(held);
+        }
+        else Insert(new Held(e));
+        Evict();
+        return true;
+    }
+
+    private bool Refused(NostrEvent e)
+    {
+        if (e.Kind is not (Kinds.Deletion or Kinds.RequestToVanish) && _deletedIds.Contains((e.PubkeyKey, Key32.Parse(e.Id)))) return true;
+        if (e.Kind != Kinds.RequestToVanish && _vanished.TryGetValue(e.PubkeyKey, out var until) && e.CreatedAt <= until) return true;
+        var cls = e.Class;
+        return cls is KindClass.Replaceable or KindClass.Addressable
+            && _deletedAddresses.TryGetValue((e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : ""), out var upTo) && e.CreatedAt <= upTo;
+    }
+
+    /// A kind 5 or 62: remove what it names and remember it, as the writer's statements do.
+    private void Apply(NostrEvent request)
+    {
+        var author = request.PubkeyKey;
+        if (request.Kind == Kinds.RequestToVanish)
+        {
+            if (!DeletionRequests.VanishesHere(request, relayUrl)) return;
+            _vanished[author] = Math.Max(_vanished.GetValueOrDefault(author), request.CreatedAt);
+            var gone = new List<Held>();
+            if (_byAuthor.TryGetValue(author, out var own))
+                gone.AddRange(own.Where(h => h.Event.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt));
+            if (_byTag.TryGetValue(('p', request.Pubkey), out var addressed))
+                gone.AddRange(addressed.Where(h => h.Event.Kind == 1059 && h.CreatedAt <= request.CreatedAt));
+            foreach (var h in gone.Distinct()) Remove(h);
+            return;
+        }
+        foreach (var id in DeletionRequests.EventIds(request))
+        {
+            var key = Key32.Parse(id);
+            _deletedIds.Add((author, key));
+            if (_byId.TryGetValue(key, out var h) && h.Event.PubkeyKey == author && h.Event.Kind is not (Kinds.Deletion or Kinds.RequestToVanish)) Remove(h);
+        }
+        foreach (var (kind, dTag) in DeletionRequests.Addresses(request))
+        {
+            var key = (author, kind, dTag);
+            _deletedAddresses[key] = Math.Max(_deletedAddresses.GetValueOrDefault(key, long.MinValue), request.CreatedAt);
+            if (_versions.TryGetValue(key, out var h) && h.CreatedAt <= request.CreatedAt) Remove(h);
+        }
+    }
+
+    private void Insert(Held h)
+    {
+        var e = h.Event;
+        _byId[h.Id] = h;
+        Set(_byAuthor, e.PubkeyKey).Add(h);
+        Set(_byKind, e.Kind).Add(h);
+        foreach (var (name, value) in e.IndexedTags()) Set(_byTag, (name, value)).Add(h);
+        _all.Add(h);
+        _bytes += Cost(e);
+    }
+
+    private void Remove(Held h)
+    {
+        var e = h.Event;
+        if (!_byId.Remove(h.Id)) return;
+        Unset(_byAuthor, e.PubkeyKey, h);
+        Unset(_byKind, e.Kind, h);
+        foreach (var (name, value) in e.IndexedTags()) Unset(_byTag, (name, value), h);
+        _all.Remove(h);
+        var cls = e.Class;
+        if (cls is KindClass.Replaceable or KindClass.Addressable)
+        {
+            var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
+            if (_versions.TryGetValue(key, out var v) && ReferenceEquals(v, h)) _versions.Remove(key);
+        }
+        _bytes -= Cost(e);
+    }
+
+    /// Over budget: the oldest second goes, whole, and the horizon moves past it (O(evicted)).
+    private void Evict()
+    {
+        while (_bytes > budgetBytes && _all.Count > 0)
+        {
+            var oldest = _all.Max!.CreatedAt;
+            while (_all.Count > 0 && _all.Max!.CreatedAt == oldest) Remove(_all.Max!);
+            Horizon = oldest + 1;
+        }
+    }
+
+    // The raw JSON plus a rough share of the index entries (one node per index it sits in).
+    private static long Cost(NostrEvent e) => e.Raw.Length + 64L * (4 + e.Tags.Length);
+
+    private static SortedSet<Held> Set<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key) where TKey : notnull
+    {
+        if (!map.TryGetValue(key, out var set)) map[key] = set = new SortedSet<Held>(NewestFirst.Instance);
+        return set;
+    }
+
+    private static void Unset<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key, Held h) where TKey : notnull
+    {
+        if (map.TryGetValue(key, out var set) && set.Remove(h) && set.Count == 0) map.Remove(key);
+    }
+
+    /// The filter's answer from memory, in NIP-01 order, with its limit; Complete is false when
+    /// PostgreSQL may hold a better match (an older event, or an id not held), and then the
+    /// events must not be used on their own.
+    public (List<NostrEvent> Events, bool Complete) Query(NostrFilter f, int maxLimit, long now)
+    {
+        var limit = Math.Min(f.Limit ?? maxLimit, maxLimit);
+        var found = new List<NostrEvent>();
+        if (f.MatchesNothing || limit <= 0) return (found, true);
+        if (f.Ids is { } ids)
+        {
+            var held = new List<Held>();
+            var missing = false;
+            foreach (var id in ids.Distinct())
+                if (_byId.TryGetValue(Key32.Parse(id), out var h)) held.Add(h);
+                else missing = true;
+            held.Sort(NewestFirst.Instance);
+            foreach (var h in held)
+                if (found.Count < limit && Visible(h.Event, f, now)) found.Add(h.Event);
+            return (found, !missing || found.Count == limit);
+        }
+        foreach (var h in Candidates(f))
+        {
+            if (f.Since is { } since && h.CreatedAt < since) break;
+            if (!Visible(h.Event, f, now)) continue;
+            found.Add(h.Event);
+            if (found.Count == limit) break;
+        }
+        return (found, found.Count == limit || f.Since >= Horizon);
+    }
+
+    private static bool Visible(NostrEvent e, NostrFilter f, long now) => f.Matches(e) && !(e.Expiration <= now);
+
+    /// The held events that may match, newest first, from the most selective index the filter has.
+    private IEnumerable<Held> Candidates(NostrFilter f)
+    {
+        if (f.Authors is { } authors) return Merge(authors.Distinct().Select(a => _byAuthor.GetValueOrDefault(Key32.Parse(a))));
+        if (f.Tags.Length > 0)
+        {
+            var (name, values) = f.Tags[0];
+            return Merge(values.Distinct().Select(v => _byTag.GetValueOrDefault((name, v))));
+        }
+        if (f.Kinds is { } kinds) return Merge(kinds.Distinct().Select(k => _byKind.GetValueOrDefault(k)));
+        return _all;
+    }
+
+    /// Several newest-first sets as one newest-first sequence, each event once.
+    private static IEnumerable<Held> Merge(IEnumerable<SortedSet<Held>?> sets)
+    {
+        var queue = new PriorityQueue<IEnumerator<Held>, Held>(NewestFirst.Instance);
+        foreach (var set in sets)
+        {
+            if (set is null) continue;
+            var it = set.GetEnumerator();
+            if (it.MoveNext()) queue.Enqueue(it, it.Current);
+        }
+        Held? last = null;
+        while (queue.TryDequeue(out var it, out var h))
+        {
+            if (!ReferenceEquals(h, last)) yield return h;
+            last = h;
+            if (it.MoveNext()) queue.Enqueue(it, it.Current);
+        }
+    }
+}
