@@ -1,3 +1,4 @@
+using Npgsql;
 using Relay.Storage.Model;
 
 namespace Relay.Server.HotTier;
@@ -59,9 +60,14 @@ internal sealed class HotTier(long budgetBytes, string? relayUrl = null)
 
     /// An event the database stored (committed, OK true). Returns false if the tier does not
     /// hold it (older than the horizon, replaced, deleted, or already held).
-    public bool Add(NostrEvent e)
+    public bool Add(NostrEvent e) => Add(e, applyRequests: true);
+
+    /// <paramref name="applyRequests"/>: false when loading what the database holds, where every
+    /// request has already had its effect (applied again, a request to vanish would remove gift
+    /// wraps addressed to its author that were stored after it, and that the database keeps).
+    private bool Add(NostrEvent e, bool applyRequests)
     {
-        if (e.Kind is Kinds.Deletion or Kinds.RequestToVanish) Apply(e);
+        if (applyRequests && e.Kind is Kinds.Deletion or Kinds.RequestToVanish) Apply(e);
         if (e.CreatedAt < Horizon || _byId.ContainsKey(Key32.Parse(e.Id)) || Refused(e)) return false;
         var cls = e.Class;
         if (cls is KindClass.Ephemeral) return false;
@@ -80,6 +86,33 @@ internal sealed class HotTier(long budgetBytes, string? relayUrl = null)
         else Insert(new Held(e));
         Evict();
         return true;
+    }
+
+    /// Fills an empty tier from the database: the deletion records first (so late arrivals are
+    /// refused as the database refuses them), then stored events newest first until the budget
+    /// is full. Not yet run beside live feeding: the caller feeds it only after this returns.
+    public async Task LoadAsync(NpgsqlDataSource db, CancellationToken ct = default)
+    {
+        await using (var cmd = db.CreateCommand("SELECT event_id, pubkey FROM deleted_events"))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                _deletedIds.Add((Key32.FromBytes(r.GetFieldValue<byte[]>(1)), Key32.FromBytes(r.GetFieldValue<byte[]>(0))));
+        await using (var cmd = db.CreateCommand("SELECT pubkey, kind, d_tag, until FROM deleted_addresses"))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                _deletedAddresses[(Key32.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetInt32(1), System.Text.Encoding.UTF8.GetString(r.GetFieldValue<byte[]>(2)))] = r.GetInt64(3);
+        await using (var cmd = db.CreateCommand("SELECT pubkey, until FROM vanished"))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                _vanished[Key32.FromBytes(r.GetFieldValue<byte[]>(0))] = r.GetInt64(1);
+        await using (var cmd = db.CreateCommand("SELECT raw, created_at FROM events ORDER BY created_at DESC, id ASC"))
+        await using (var r = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct))
+            while (await r.ReadAsync(ct))
+            {
+                var raw = r.GetFieldValue<byte[]>(0);
+                if (r.GetInt64(1) < Horizon) break;   // the budget is full: everything further is older
+                if (EventParser.FromStored(raw) is { } e) Add(e, applyRequests: false);
+            }
     }
 
     private bool Refused(NostrEvent e)

@@ -55,12 +55,17 @@ public sealed class HotTierDifferentialTests
             }
             Assert.True(tier.Horizon > Base, "the budget moved the horizon");
 
+            // After a restart, a tier loaded from the database answers the same.
+            var reloaded = new Relay.Server.HotTier.HotTier(budgetBytes: 60_000, RelayUrl);
+            await reloaded.LoadAsync(db.DataSource);
+            Assert.True(reloaded.Horizon > Base, "the reloaded tier filled its budget");
+
             string[] knownIds = [.. written.Select(e => e.Id)];
             var complete = 0;
             for (var q = 0; q < 400; q++)
             {
                 var f = RandomFilter(rng, knownIds, authors);
-                var (held, isComplete) = tier.Query(f, 50, Now);
+                var (held, isComplete) = (q % 2 == 0 ? tier : reloaded).Query(f, 50, Now);
                 if (!isComplete) continue;
                 complete++;
                 var expected = MigratedDatabase.Ids(await db.QueryAsync([f], 50, Now));
