@@ -28,7 +28,7 @@ public sealed class HotTierDifferentialTests
             var authors = signers.Select(a => a.Pubkey).ToArray();
             var written = new List<NostrEvent>();
             var outcomes = new Dictionary<string, (WriteOutcome Outcome, int Batch)>();
-            var tier = new Relay.Server.HotTier.HotTier(budgetBytes: 60_000, RelayUrl);
+            var tier = new Relay.Server.HotTier.RecentEvents(budgetBytes: 60_000, RelayUrl);
             await using var db = await MigratedDatabase.CreateAsync();
             await using (var writer = new EventWriter(db.DataSource, RelayUrl))
             {
@@ -56,7 +56,7 @@ public sealed class HotTierDifferentialTests
             Assert.True(tier.Horizon > Base, "the budget moved the horizon");
 
             // After a restart, a tier loaded from the database answers the same.
-            var reloaded = new Relay.Server.HotTier.HotTier(budgetBytes: 60_000, RelayUrl);
+            var reloaded = new Relay.Server.HotTier.RecentEvents(budgetBytes: 60_000, RelayUrl);
             await reloaded.LoadAsync(db.DataSource);
             Assert.True(reloaded.Horizon > Base, "the reloaded tier filled its budget");
 

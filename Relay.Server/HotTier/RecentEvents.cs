@@ -12,7 +12,7 @@ namespace Relay.Server.HotTier;
 /// name and keep refusing it, NIP-40 expiration is checked when asked. So it can answer a
 /// filter exactly as PostgreSQL would whenever the whole answer lies at or after the horizon.
 /// Not thread-safe: the caller serialises (one lock; the bus loop feeds it).
-internal sealed class HotTier(long budgetBytes, string? relayUrl = null)
+internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 {
     private sealed class Held(NostrEvent e)
     {
