@@ -44,6 +44,9 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
                 stored = await current.Task.WaitAsync(source.Aborted);
             }
             if (!stored) continue;
+            // Known from memory: stored by this process at or below its latest commit (read your
+            // own writes; the writer and the verifier's look-up set it for the duplicates they find).
+            if (latest is not null) source.Session.Wrote(latest.Value);
             AnswerDuplicate(source, e.Id);
             return;
         }
@@ -96,7 +99,6 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
     private void AnswerDuplicate(IEventSource source, string id)
     {
         metrics.EventsDuplicate.Increment();
-        if (latest is not null) source.Session.Wrote(latest.Value);   // stored by a batch at or below it
         source.Answer(id, true, DuplicateMessage);
     }
 

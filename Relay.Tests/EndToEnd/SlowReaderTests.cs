@@ -129,10 +129,17 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
         {
             SendBufferBytes = sendBufferKb * 1024, MaxSendQueueBytes = 64 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(30),
         });
-        using var signer = await StoreEightMegabytesAsync(relay);
+        var (held, stalled) = await StallAsync(relay);
+        await stalled.DisposeAsync();
+        return held;
+    }
 
-        // An 8 MB answer to a client with a small receive window that reads none of it.
-        await using var stalled = await RawWebSocket.OpenAsync(relay.Port, receiveBuffer: 4096);
+    /// An 8 MB answer to a client with a small receive window that reads none of it: the most the
+    /// kernel held for it over 2 s, and the stalled connection (for the caller to close).
+    private static async Task<(long Held, RawWebSocket Stalled)> StallAsync(TestRelay relay)
+    {
+        using var signer = await StoreEightMegabytesAsync(relay);
+        var stalled = await RawWebSocket.OpenAsync(relay.Port, receiveBuffer: 4096);
         await stalled.SendTextAsync($"[\"REQ\",\"big\",{{\"authors\":[\"{signer.Pubkey}\"],\"limit\":500}}]");
         long held = 0;
         for (var i = 0; i < 20; i++)
@@ -140,7 +147,7 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
             await Task.Delay(100);
             held = Math.Max(held, KernelSendQueue(relay.Port, stalled.LocalPort));
         }
-        return held;
+        return (held, stalled);
     }
 
     [Fact]
@@ -162,15 +169,8 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
         {
             SendBufferBytes = 0, MaxSendQueueBytes = 2 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(3),
         });
-        using var signer = await StoreEightMegabytesAsync(relay);
-        await using var stalled = await RawWebSocket.OpenAsync(relay.Port, receiveBuffer: 4096);
-        await stalled.SendTextAsync($"[\"REQ\",\"big\",{{\"authors\":[\"{signer.Pubkey}\"],\"limit\":500}}]");
-        long held = 0;
-        for (var i = 0; i < 20; i++)
-        {
-            await Task.Delay(100);
-            held = Math.Max(held, KernelSendQueue(relay.Port, stalled.LocalPort));
-        }
+        var (held, stalled) = await StallAsync(relay);
+        await using var _ = stalled;
         output.WriteLine($"kernel send queue of a stalled reader: {held} bytes");
         Assert.InRange(held, 64 * 1024, 2 * 1024 * 1024);
         for (var i = 0; i < 200 && relay.Host.Metrics.SlowReadersClosed.Value == 0; i++) await Task.Delay(50);
