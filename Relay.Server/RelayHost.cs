@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using Relay.Server.Configuration;
 using Relay.Server.Fanout;
+using Relay.Server.HotTier;
 using Relay.Server.Http;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
@@ -40,7 +41,9 @@ internal sealed class RelayHost : IAsyncDisposable
     private readonly RelayPolicies _policies;
     private readonly WebOfTrust? _wot;
     private readonly ExpiredEventPurger _purger;
+    private readonly HotTierKeeper? _tier;
     private OtlpExport? _otlp;
+    private Timer? _importNotice;   // `relay import`: tells running relays it writes (their hot tiers)
     private int _stopped;
 
     public RelayMetrics Metrics { get; }
@@ -53,8 +56,9 @@ internal sealed class RelayHost : IAsyncDisposable
 
     private RelayHost(RelayOptions options, RelayLog log, NpgsqlDataSource db, List<(NpgsqlDataSource, string)> replicas,
         RelayMetrics metrics, SubscriptionIndex index,
-        LocalEventBus bus, RedisEventBus? redis, RecentIds recent, RelayPolicies policies, WebOfTrust? wot)
+        LocalEventBus bus, RedisEventBus? redis, RecentIds recent, RelayPolicies policies, WebOfTrust? wot, HotTierKeeper? tier)
     {
+        _tier = tier;
         _policies = policies;
         _wot = wot;
         _options = options;
@@ -77,13 +81,13 @@ internal sealed class RelayHost : IAsyncDisposable
         var writes = new DatabaseHealth(_log, Metrics, "writes");
         _batchers = new WriteBatcher[options.WriteConnections];
         for (var i = 0; i < _batchers.Length; i++)
-            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, Metrics, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl, latest);
+            _batchers[i] = new WriteBatcher(_writeQueues.Reader(i), new EventWriter(db, options.RelayUrl), _publisher, ingester, recent, _log, Metrics, writes, options.WriteBatchSize, options.WriteBatchDelay, options.RelayUrl, latest, tier);
         Metrics.AddGauge("relay.connections", "Open connections", () => _connections.Count);
         Metrics.AddGauge("relay.subscriptions", "Open subscriptions (REQs awaiting live events)", () => Subscriptions.Count);
         Metrics.AddGauge("relay.verify.queue", "Events waiting for signature verification", () => _verifyQueues.Depth);
         Metrics.AddGauge("relay.write.queue", "Verified events waiting to be written", () => _writeQueues.Depth);
         _reads = new ReadDatabases(db, replicas, Metrics, _log);
-        var reqs = new ReqHandler(_reads, Subscriptions, policies, options, Metrics, new DatabaseHealth(_log, Metrics, "queries"));
+        var reqs = new ReqHandler(_reads, Subscriptions, policies, options, Metrics, new DatabaseHealth(_log, Metrics, "queries"), tier);
         _listener = new Listener(new ConnectionContext
         {
             Options = options,
@@ -149,6 +153,8 @@ internal sealed class RelayHost : IAsyncDisposable
         var replicas = new List<(NpgsqlDataSource, string)>();
         WebOfTrust? wot = null;
         RelayPolicies? policies = null;
+        HotTierKeeper? tier = null;
+        SeedRelays? seeds = null;
         try
         {
             foreach (var url in options.DatabaseReadUrls)
@@ -171,26 +177,48 @@ internal sealed class RelayHost : IAsyncDisposable
             await deletions.LoadAsync(db, ct);
             if (options.WotEnabled)
             {
-                var seeds = options.WotSeedRelays.Length > 0 ? new SeedRelays(options.WotSeedRelays, db, options.RelayUrl, log) : null;
+                seeds = options.WotSeedRelays.Length > 0 ? new SeedRelays(options.WotSeedRelays, db, options.RelayUrl, log) : null;
                 wot = new WebOfTrust(options, db, log, seeds);
                 await wot.StartAsync(metrics);
             }
             policies = RelayPolicies.Build(options, wot, deletions);
-            Action<NostrEvent>[] observers = wot is null ? [deletions.OnStored] : [deletions.OnStored, wot.OnStored];
-            var bus = new LocalEventBus(index, metrics, observers, log);
+            // The hot tier answers REQs only when listening (`relay import` has no REQs to answer).
             RedisEventBus? redis = null;
+            tier = listen && options.HotTierMb > 0
+                ? new HotTierKeeper(options.HotTierMb * 1024L * 1024, options.RelayUrl, db, log, metrics, () => redis?.IsUp ?? true)
+                : null;
+            var observers = new List<Action<NostrEvent>> { deletions.OnStored };
+            if (wot is not null) observers.Add(wot.OnStored);
+            if (tier is not null) observers.Add(tier.Take);   // other processes' events (the writer gives it this one's)
+            var bus = new LocalEventBus(index, metrics, [.. observers], log);
             if (options.RedisUrl is { } redisUrl)
             {
                 redis = await RedisEventBus.ConnectAsync(redisUrl, options.RedisChannel, bus, log, metrics);
                 log.RedisJoined(options.RedisChannel);
+                if (tier is not null)
+                {
+                    redis.OutageStarted += tier.BusLost;
+                    redis.OutageEnded += tier.BusRestored;
+                }
             }
-            var host = new RelayHost(options, log, db, replicas, metrics, index, bus, redis, recent, policies, wot);
+            var host = new RelayHost(options, log, db, replicas, metrics, index, bus, redis, recent, policies, wot, tier);
+            if (seeds is not null) seeds.Stored = host._publisher.Publish;
             host._otlp = OtlpExport.Start(options.Telemetry);
             host._bus.Start();
+            host._tier?.Start();
             host._purger.Start();
             foreach (var b in host._batchers) b.Start();
             host._verifier.Start();
-            if (!listen) return host;
+            if (!listen)
+            {
+                var stored = -1L;   // say "busy" at once
+                host._importNotice = new Timer(_ =>
+                {
+                    var now = host.Metrics.EventsStored.Value;
+                    if (now != Interlocked.Exchange(ref stored, now)) _ = HotTierKeeper.SayExternalWritesAsync(db, done: false);
+                }, null, 0, 5000);
+                return host;
+            }
             try
             {
                 host._listener.Start(options.Host, options.Port);
@@ -208,6 +236,7 @@ internal sealed class RelayHost : IAsyncDisposable
         {
             // Nothing started may outlive a failed start (Redis or the port refused, say).
             if (wot is not null) await wot.DisposeAsync();
+            if (tier is not null) await tier.DisposeAsync();
             policies?.Dispose();
             await db.DisposeAsync();
             foreach (var (replica, _) in replicas) await replica.DisposeAsync();
@@ -221,11 +250,17 @@ internal sealed class RelayHost : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         await QuietlyAsync(_listener.StopAsync);
+        if (_tier is not null) await QuietlyAsync(async () => await _tier.DisposeAsync());
         _log.ShuttingDown(_connections.Count);
         _verifyQueues.Complete();
         await QuietlyAsync(_verifier.StopAsync);
         _writeQueues.Complete();
         foreach (var b in _batchers) await QuietlyAsync(b.StopAsync);
+        if (_importNotice is not null)
+        {
+            await _importNotice.DisposeAsync();
+            await HotTierKeeper.SayExternalWritesAsync(_db, done: true);
+        }
         if (_redis is not null) await QuietlyAsync(async () => await _redis.DisposeAsync());
         await QuietlyAsync(_bus.StopAsync);
         if (_wot is not null) await QuietlyAsync(async () => await _wot.DisposeAsync());

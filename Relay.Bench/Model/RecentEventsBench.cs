@@ -33,8 +33,17 @@ public class RecentEventsBench
         _ids = new NostrFilter { Ids = [.. ids.Skip(1000).Take(50)] };
     }
 
-    [Benchmark] public int AuthorFeed() => _tier.Query(_authorFeed, 500, Now).Events.Count;
-    [Benchmark] public int Thread() => _tier.Query(_thread, 500, Now).Events.Count;
-    [Benchmark] public int GlobalSince() => _tier.Query(_global, 500, Now).Events.Count;
-    [Benchmark] public int FiftyIds() => _tier.Query(_ids, 500, Now).Events.Count;
+    private readonly List<NostrEvent> _into = [];
+
+    private int Query(NostrFilter f)
+    {
+        _into.Clear();
+        _tier.Query(f, 500, Now, _into);
+        return _into.Count;
+    }
+
+    [Benchmark] public int AuthorFeed() => Query(_authorFeed);
+    [Benchmark] public int Thread() => Query(_thread);
+    [Benchmark] public int GlobalSince() => Query(_global);
+    [Benchmark] public int FiftyIds() => Query(_ids);
 }

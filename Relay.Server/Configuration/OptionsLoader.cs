@@ -91,6 +91,7 @@ internal static class OptionsLoader
           MAX_CONCURRENT_QUERIES (default: cores, at least 2)  REQ/COUNT queries run at once; the rest queue
                                 (heavy REQs, asking more than MAX_LIMIT events in all, take all slots but one)
           STORED_ANSWER_MEMORY_MB (default 128) stored answers held for clients not reading yet, all together
+          HOT_TIER_MB           (default: a quarter of RAM)  newest events kept in memory to answer REQs (0 = off)
           SEND_BUFFER_KB        (default 256)      each client socket's kernel send buffer (SO_SNDBUF; 0 = the kernel's autotuning)
         """;
 
@@ -206,6 +207,7 @@ internal static class OptionsLoader
             VerifyWorkers = Int("VERIFY_WORKERS", defaults.VerifyWorkers, 1, 256),
             MaxConcurrentQueries = Int("MAX_CONCURRENT_QUERIES", defaults.MaxConcurrentQueries, 1, 1024),
             StoredAnswerMemoryMb = Int("STORED_ANSWER_MEMORY_MB", defaults.StoredAnswerMemoryMb, 1, 1024 * 1024),
+            HotTierMb = Int("HOT_TIER_MB", defaults.HotTierMb, 0),
             SendBufferBytes = Int("SEND_BUFFER_KB", defaults.SendBufferBytes / 1024, 0, 64 * 1024) * 1024,
             MaxIdsPerFilter = Int("MAX_IDS_PER_FILTER", defaults.MaxIdsPerFilter, 1, FilterParser.MaxValuesPerField),
             MaxAuthorsPerFilter = Int("MAX_AUTHORS_PER_FILTER", defaults.MaxAuthorsPerFilter, 1, FilterParser.MaxValuesPerField),

@@ -59,6 +59,11 @@ internal sealed record RelayOptions
     /// Stored answers held for clients not reading them yet, all together; past it such a client
     /// is closed as a slow reader (a query never waits for a reader while it holds a slot).
     public int StoredAnswerMemoryMb { get; init; } = 128;
+    /// The hot tier's memory budget (HOT_TIER_MB; 0: off, every REQ goes to PostgreSQL).
+    public int HotTierMb { get; init; } = DefaultHotTierMb;
+
+    /// A quarter of the memory the process may use (the container's limit, if it has one).
+    public static int DefaultHotTierMb => (int)Math.Min(int.MaxValue, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 / (1024 * 1024));
     /// A connection whose unsent replies exceed this many bytes is closed (a slow reader); what
     /// the kernel still holds for it counts too.
     public int MaxSendQueueBytes { get; init; } = 8 * 1024 * 1024;

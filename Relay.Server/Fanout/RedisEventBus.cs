@@ -45,6 +45,14 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         _log = log;
     }
 
+    /// Events other processes publish stop arriving (the hot tier can no longer be complete).
+    public event Action? OutageStarted;
+    /// Every connection is back.
+    public event Action? OutageEnded;
+
+    /// Subscribed: events other processes publish arrive.
+    public bool IsUp => _redis.IsConnected && _subscriber.IsConnected(_channel);
+
     public static async Task<RedisEventBus> ConnectAsync(string url, string channel, LocalEventBus local, RelayLog log, RelayMetrics metrics)
     {
         var options = ConfigurationOptions.Parse(ToConfiguration(url));
@@ -58,14 +66,18 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         redis.ConnectionFailed += (_, e) =>
         {
             metrics.RedisErrors.Increment();
-            if (bus.Transition(e.ConnectionType, failed: true)) log.RedisLost(e.Exception?.Message ?? e.FailureType.ToString());
+            if (!bus.Transition(e.ConnectionType, failed: true)) return;
+            log.RedisLost(e.Exception?.Message ?? e.FailureType.ToString());
+            bus.OutageStarted?.Invoke();
         };
         redis.ConnectionRestored += (_, e) =>
         {
-            if (bus.Transition(e.ConnectionType, failed: false)) log.RedisRestored();
+            if (!bus.Transition(e.ConnectionType, failed: false)) return;
+            log.RedisRestored();
+            bus.OutageEnded?.Invoke();
         };
         metrics.AddGauge("relay.redis.connected", "1 while subscribed through Redis (cross-process delivery works), else 0",
-            () => redis.IsConnected && bus._subscriber.IsConnected(bus._channel) ? 1 : 0);
+            () => bus.IsUp ? 1 : 0);
         await bus._subscriber.SubscribeAsync(bus._channel, (_, message) => bus.OnMessage(message));
         return bus;
     }

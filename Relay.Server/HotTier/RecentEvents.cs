@@ -3,8 +3,7 @@ using Relay.Storage.Model;
 
 namespace Relay.Server.HotTier;
 
-/// The newest stored events in memory, indexed for REQ filters (issue 13; not yet wired into
-/// REQ handling). Holds every stored event with created_at at or after <see cref="Horizon"/>;
+/// The newest stored events in memory, indexed for REQ filters (kept by HotTierKeeper). Holds every stored event with created_at at or after <see cref="Horizon"/>;
 /// the horizon moves forward (whole seconds at a time) as the byte budget fills. It is fed the
 /// events the database stored, in any order (the local writer and the bus interleave), and
 /// applies the database's rules itself: the newest version of a replaceable or addressable
@@ -17,7 +16,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private sealed class Held(NostrEvent e)
     {
         public readonly NostrEvent Event = e;
-        public readonly Key32 Id = Key32.Parse(e.Id);
+        public readonly Key32 Id = e.IdKey;
         public long CreatedAt => Event.CreatedAt;
     }
 
@@ -30,13 +29,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         {
             if (ReferenceEquals(x, y)) return 0;
             var c = y!.CreatedAt.CompareTo(x!.CreatedAt);
-            if (c != 0) return c;
-            c = x.Id.A.CompareTo(y.Id.A);
-            if (c != 0) return c;
-            c = x.Id.B.CompareTo(y.Id.B);
-            if (c != 0) return c;
-            c = x.Id.C.CompareTo(y.Id.C);
-            return c != 0 ? c : x.Id.D.CompareTo(y.Id.D);
+            return c != 0 ? c : x.Id.CompareTo(y.Id);
         }
     }
 
@@ -53,8 +46,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly Dictionary<Key32, long> _vanished = [];
     private long _bytes;
 
-    /// Every stored event with created_at at or after this is held.
-    public long Horizon { get; private set; }
+    /// Every stored event with created_at at or after this is held (long.MinValue: all of them,
+    /// nothing was evicted yet).
+    public long Horizon { get; private set; } = long.MinValue;
     public int Count => _byId.Count;
     public long Bytes => _bytes;
 
@@ -62,13 +56,18 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// hold it (older than the horizon, replaced, deleted, or already held).
     public bool Add(NostrEvent e) => Add(e, applyRequests: true);
 
+    /// An event stored while the tier loaded: the load may have seen it already, and then also the
+    /// effect of a request it makes (applied again, a request to vanish would remove gift wraps
+    /// stored after it). One older than the horizon changes nothing held.
+    public void Replay(NostrEvent e) => Add(e, applyRequests: !_byId.ContainsKey(e.IdKey));
+
     /// <paramref name="applyRequests"/>: false when loading what the database holds, where every
     /// request has already had its effect (applied again, a request to vanish would remove gift
     /// wraps addressed to its author that were stored after it, and that the database keeps).
     private bool Add(NostrEvent e, bool applyRequests)
     {
         if (applyRequests && e.Kind is Kinds.Deletion or Kinds.RequestToVanish) Apply(e);
-        if (e.CreatedAt < Horizon || _byId.ContainsKey(Key32.Parse(e.Id)) || Refused(e)) return false;
+        if (e.CreatedAt < Horizon || _byId.ContainsKey(e.IdKey) || Refused(e)) return false;
         var cls = e.Class;
         if (cls is KindClass.Ephemeral) return false;
         if (cls is KindClass.Replaceable or KindClass.Addressable)
@@ -90,7 +89,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 
     /// Fills an empty tier from the database: the deletion records first (so late arrivals are
     /// refused as the database refuses them), then stored events newest first until the budget
-    /// is full. Not yet run beside live feeding: the caller feeds it only after this returns.
+    /// is full. Events stored meanwhile are the caller's to replay (HotTierKeeper).
     public async Task LoadAsync(NpgsqlDataSource db, CancellationToken ct = default)
     {
         await using (var cmd = db.CreateCommand("SELECT event_id, pubkey FROM deleted_events"))
@@ -117,7 +116,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 
     private bool Refused(NostrEvent e)
     {
-        if (e.Kind is not (Kinds.Deletion or Kinds.RequestToVanish) && _deletedIds.Contains((e.PubkeyKey, Key32.Parse(e.Id)))) return true;
+        if (e.Kind is not (Kinds.Deletion or Kinds.RequestToVanish) && _deletedIds.Contains((e.PubkeyKey, e.IdKey))) return true;
         if (e.Kind != Kinds.RequestToVanish && _vanished.TryGetValue(e.PubkeyKey, out var until) && e.CreatedAt <= until) return true;
         var cls = e.Class;
         return cls is KindClass.Replaceable or KindClass.Addressable
@@ -207,50 +206,83 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (map.TryGetValue(key, out var set) && set.Remove(h) && set.Count == 0) map.Remove(key);
     }
 
-    /// The filter's answer from memory, in NIP-01 order, with its limit; Complete is false when
-    /// PostgreSQL may hold a better match (an older event, or an id not held), and then the
-    /// events must not be used on their own.
-    public (List<NostrEvent> Events, bool Complete) Query(NostrFilter f, int maxLimit, long now)
+    /// How much of a filter's answer the tier has.
+    public enum Answer : byte
+    {
+        /// Not provably all there: PostgreSQL answers the filter (nothing was added).
+        None,
+        /// The whole answer, in NIP-01 order, with the limit.
+        Complete,
+        /// An ids filter whose limit cannot cut: the held matches were added, and the ids not
+        /// held went to <c>missing</c>, for PostgreSQL (any it has are older than the horizon).
+        Partial,
+    }
+
+    /// Appends the filter's answer from memory to <paramref name="into"/> (NIP-01 order, with its
+    /// limit) when the tier provably has it all: the filter's since is at or after the horizon, or
+    /// the limit is reached at or after it. Events not held are older than the horizon (or not
+    /// stored), so an answer that fills its limit from memory is PostgreSQL's answer.
+    public Answer Query(NostrFilter f, int maxLimit, long now, List<NostrEvent> into, List<string>? missing = null)
     {
         var limit = Math.Min(f.Limit ?? maxLimit, maxLimit);
-        var found = new List<NostrEvent>();
-        if (f.MatchesNothing || limit <= 0) return (found, true);
-        if (f.Ids is { } ids)
+        if (f.MatchesNothing || limit <= 0) return Answer.Complete;
+        var start = into.Count;
+        if (f.IdKeys is { } ids)
         {
-            var held = new List<Held>();
-            var missing = false;
-            foreach (var id in ids.Distinct())
-                if (_byId.TryGetValue(Key32.Parse(id), out var h)) held.Add(h);
-                else missing = true;
+            var held = t_held ??= [];
+            held.Clear();
+            var absent = 0;
+            foreach (var id in ids)
+                if (_byId.TryGetValue(id, out var h)) held.Add(h);
+                else absent++;
             held.Sort(NewestFirst.Instance);
             foreach (var h in held)
-                if (found.Count < limit && Visible(h.Event, f, now)) found.Add(h.Event);
-            return (found, !missing || found.Count == limit);
+                if (into.Count - start < limit && Visible(h.Event, f, now)) into.Add(h.Event);
+            held.Clear();
+            if (absent == 0 || into.Count - start == limit || (f.Since ?? long.MinValue) >= Horizon) return Answer.Complete;
+            if (missing is not null && limit >= ids.Length)
+            {
+                foreach (var id in f.Ids!)
+                    if (!_byId.ContainsKey(Key32.Parse(id))) missing.Add(id);
+                return Answer.Partial;
+            }
+            into.RemoveRange(start, into.Count - start);
+            return Answer.None;
         }
+        var complete = (f.Since ?? long.MinValue) >= Horizon;
+        if (!complete && f.Until < Horizon) return Answer.None;   // all of it is older than what is held
         foreach (var h in Candidates(f))
         {
             if (f.Since is { } since && h.CreatedAt < since) break;
             if (!Visible(h.Event, f, now)) continue;
-            found.Add(h.Event);
-            if (found.Count == limit) break;
+            into.Add(h.Event);
+            if (into.Count - start == limit) { complete = true; break; }
         }
-        return (found, found.Count == limit || f.Since >= Horizon);
+        if (complete) return Answer.Complete;
+        into.RemoveRange(start, into.Count - start);
+        return Answer.None;
     }
+
+    [ThreadStatic] private static List<Held>? t_held;
 
     private static bool Visible(NostrEvent e, NostrFilter f, long now) => f.Matches(e) && !(e.Expiration <= now);
 
     /// The held events that may match, newest first, from the most selective index the filter has.
     private IEnumerable<Held> Candidates(NostrFilter f)
     {
-        if (f.Authors is { } authors) return Merge(authors.Distinct().Select(a => _byAuthor.GetValueOrDefault(Key32.Parse(a))));
+        if (f.AuthorKeys is { } authors)
+            return authors.Length == 1 ? Own(_byAuthor, authors[0]) : Merge(authors.Select(a => _byAuthor.GetValueOrDefault(a)));
         if (f.Tags.Length > 0)
         {
             var (name, values) = f.Tags[0];
-            return Merge(values.Distinct().Select(v => _byTag.GetValueOrDefault((name, v))));
+            return values.Length == 1 ? Own(_byTag, (name, values[0])) : Merge(values.Distinct().Select(v => _byTag.GetValueOrDefault((name, v))));
         }
-        if (f.Kinds is { } kinds) return Merge(kinds.Distinct().Select(k => _byKind.GetValueOrDefault(k)));
+        if (f.Kinds is { } kinds) return kinds.Length == 1 ? Own(_byKind, kinds[0]) : Merge(kinds.Distinct().Select(k => _byKind.GetValueOrDefault(k)));
         return _all;
     }
+
+    private static IEnumerable<Held> Own<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key) where TKey : notnull =>
+        map.TryGetValue(key, out var set) ? set : [];
 
     /// Several newest-first sets as one newest-first sequence, each event once.
     private static IEnumerable<Held> Merge(IEnumerable<SortedSet<Held>?> sets)

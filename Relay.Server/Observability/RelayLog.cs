@@ -89,4 +89,13 @@ internal sealed partial class RelayLog(ILogger logger)
     [LoggerMessage(1003, LogLevel.Warning, "Open-file limit: {Message}")]
     public partial void FileLimit(string message);
 
+
+    [LoggerMessage(8001, LogLevel.Information, "Hot tier ready: {Events} events, {Megabytes} MiB, {Horizon}, loaded in {Milliseconds} ms")]
+    public partial void HotTierLoaded(int events, long megabytes, string horizon, int milliseconds);
+
+    [LoggerMessage(8002, LogLevel.Warning, "Hot tier dropped: the bus is down, so events other processes store do not arrive; REQs go to PostgreSQL until it is back and the tier has reloaded")]
+    public partial void HotTierDropped();
+
+    [LoggerMessage(8003, LogLevel.Warning, "Hot tier could not load ({Error}); REQs go to PostgreSQL; retrying in {Seconds} s")]
+    public partial void HotTierLoadFailed(string error, int seconds);
 }

@@ -20,6 +20,9 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
     /// Larger messages end the fetch from that seed: no contact list is this big.
     private const int MaxMessageBytes = 1024 * 1024;
 
+    /// Hears of each contact list stored (RelayHost publishes it on the bus).
+    public Action<NostrEvent>? Stored { get; set; }
+
     /// The newest verified contact list of each author any seed had; stored before returning.
     public async Task<List<NostrEvent>> FetchAndStoreAsync(IReadOnlyList<Key32> authors, CancellationToken ct)
     {
@@ -43,7 +46,14 @@ internal sealed class SeedRelays(string[] urls, NpgsqlDataSource db, string? rel
         if (events.Count > 0)
         {
             await using var writer = new EventWriter(db, relayUrl);
-            await writer.WriteAsync(events, ct);
+            var (outcomes, _, position) = await writer.WriteWithDeletionsAsync(events, ct);
+            // Stored here like any event: the hot tier, live subscribers and other processes hear of it.
+            for (var i = 0; i < events.Count; i++)
+                if (outcomes[i] == WriteOutcome.Stored && Stored is { } stored)
+                {
+                    events[i].CommitSeq = position;
+                    stored(events[i]);
+                }
         }
         return events;
     }

@@ -1,5 +1,6 @@
 using Npgsql;
 using Relay.Server.Configuration;
+using Relay.Server.HotTier;
 using Relay.Server.Observability;
 using Relay.Server.Policies;
 using Relay.Server.Protocol;
@@ -15,24 +16,16 @@ namespace Relay.Server.Req;
 /// between the two. A query holds one of the few query slots only while PostgreSQL answers it:
 /// results a client is not reading yet wait in the connection's memory, not in the slot.
 internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, RelayPolicies policies,
-    RelayOptions options, RelayMetrics metrics, DatabaseHealth health)
+    RelayOptions options, RelayMetrics metrics, DatabaseHealth health, HotTierKeeper? tier = null)
 {
-    private readonly QuerySlots _queries = new(options.MaxConcurrentQueries);
     private readonly HeldAnswers _held = NewHeldAnswers(options, metrics);
+    private readonly StoredEvents _stored = new(tier, db, new QuerySlots(options.MaxConcurrentQueries), options.MaxLimit);
 
     private static HeldAnswers NewHeldAnswers(RelayOptions options, RelayMetrics metrics)
     {
         var held = new HeldAnswers((long)options.StoredAnswerMemoryMb * 1024 * 1024);
         metrics.AddGauge("relay.stored_answers.held", "Stored answers held for clients not reading them yet", () => held.Held, "By");
         return held;
-    }
-
-    /// Asks for more than one filter's worth of events in all (see QuerySlots).
-    private bool IsHeavy(NostrFilter[] filters)
-    {
-        long asked = 0;
-        foreach (var f in filters) asked += f.Ids is { } ids ? Math.Min(ids.Length, options.MaxLimit) : Math.Min(f.Limit ?? options.MaxLimit, options.MaxLimit);
-        return asked > options.MaxLimit;
     }
 
     public void Open(ClientConnection conn, string subId, NostrFilter[] filters)
@@ -68,7 +61,7 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
         var roomAbove = options.MaxSendQueueBytes / 2;
         using var batch = new StoredResultBatch(conn, sub.SubIdJson, _held);
         var gate = conn.StoredAnswers;
-        StoredAnswer answer = default;
+        StoredFence fence = default;
         using var span = RelayMetrics.Tracing.StartActivity("REQ");
         span?.SetTag("relay.filters", sub.Filters.Length);
         span?.SetTag("relay.filter.shape", span is null ? null : Shape(sub.Filters));
@@ -79,19 +72,16 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
             await gate.WaitAsync(ct);
             try
             {
-                using (await _queries.EnterAsync(IsHeavy(sub.Filters), ct))
+                var (rows, seen) = await _stored.AnswerAsync(sub.Filters, Now(), raw =>
                 {
-                    answer = await db.QueryAsync(sub.Filters, options.MaxLimit, Now(), raw =>
-                    {
-                        if (!policies.Private.MaySee(raw.Span, conn.Session)) return ValueTask.CompletedTask;
-                        if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
-                        batch.AddEvent(raw.Span);
-                        return ValueTask.CompletedTask;
-                    }, position => ReplicaWillDo(sub, position), ct);
-                    metrics.StoredEventsSent.Add(answer.Rows);
-                    span?.SetTag("relay.rows", answer.Rows);
-                    health.Succeeded();
-                }
+                    if (!policies.Private.MaySee(raw, conn.Session)) return;
+                    if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
+                    batch.AddEvent(raw);
+                }, position => ReplicaWillDo(sub, position), ct);
+                fence = seen;
+                metrics.StoredEventsSent.Add(rows);
+                span?.SetTag("relay.rows", rows);
+                health.Succeeded();
                 batch.AddEose();
                 SealOrGiveUp(batch, conn, roomAbove, ct);
                 // The slot is free: pace the rest by the reader (one that takes nothing for a
@@ -106,7 +96,7 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
             {
                 gate.Release();
             }
-            metrics.LiveEventsSent.Add(sub.GoLive(answer.Position));
+            metrics.LiveEventsSent.Add(sub.GoLive(fence));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested || conn.State != ConnectionState.WebSocket)
         {
@@ -170,7 +160,7 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
         }
         try
         {
-            using (await _queries.EnterAsync(heavy: false, conn.Aborted))
+            using (await _stored.Slots.EnterAsync(heavy: false, conn.Aborted))
                 conn.Send(Replies.Count(subIdJson, await db.CountAsync(filters, Now(),
                     policies.Private.HiddenFromCount(filters, conn.Session), conn.Session.WrittenUpTo, conn.Aborted)));
             health.Succeeded();

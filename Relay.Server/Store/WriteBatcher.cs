@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Relay.Server.Fanout;
+using Relay.Server.HotTier;
 using Relay.Server.Ingest;
 using Relay.Server.Observability;
 using Relay.Storage.Model;
@@ -14,7 +15,7 @@ namespace Relay.Server.Store;
 internal sealed class WriteBatcher(
     ChannelReader<IngestJob> queue, EventWriter writer, IEventBus bus, EventIngester ingester,
     RecentIds recent, RelayLog log, RelayMetrics metrics, DatabaseHealth health, int maxBatch, TimeSpan maxDelay, string? relayUrl,
-    LatestCommit? latest = null)
+    LatestCommit? latest = null, HotTierKeeper? tier = null)
 {
     public const string SupersededMessage = "duplicate: a newer version of this replaceable event is stored";
     public const string DeletedMessage = "blocked: deleted by its author";
@@ -89,6 +90,17 @@ internal sealed class WriteBatcher(
         // Every sender in the batch reads from here on (read your own writes on replicas), whatever
         // its event's outcome: a duplicate or a superseded version still answers OK true.
         foreach (var job in batch) job.Source.Session.Wrote(position);
+        // The hot tier takes what was stored before anyone hears of it: a sender's next REQ, which
+        // the tier may answer, sees its own event, and no subscription is offered an event the
+        // tier has not taken (the live fence).
+        var stored = new List<NostrEvent>();
+        for (var i = 0; i < batch.Count; i++)
+            if (outcomes[i] == WriteOutcome.Stored)
+            {
+                batch[i].Event.CommitSeq = position;
+                stored.Add(batch[i].Event);
+            }
+        tier?.Take(stored);
         for (var i = 0; i < batch.Count; i++)
         {
             var job = batch[i];
@@ -96,7 +108,6 @@ internal sealed class WriteBatcher(
             switch (outcomes[i])
             {
                 case WriteOutcome.Stored:
-                    job.Event.CommitSeq = position;
                     ingester.Finish(job, EventOutcome.Stored);
                     bus.Publish(job.Event);
                     break;

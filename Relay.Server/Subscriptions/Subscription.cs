@@ -18,8 +18,8 @@ internal sealed class Subscription
 
     private readonly object _gate = new();
     private List<NostrEvent>? _pending = [];
-    /// The commit position the stored query's snapshot saw; stored events at or below it are not live.
-    private long _seenUpTo;
+    /// What the stored answer saw, see <see cref="StoredFence"/>.
+    private StoredFence _fence;
     private bool _closed;
     private readonly CancellationTokenSource _cancel;
     private readonly PrivateKinds? _private;
@@ -99,16 +99,35 @@ internal sealed class Subscription
             if (_pending is { } pending) pending.InsertRange(0, events.Where(MaySee));
     }
 
-    private bool SeenByQuery(NostrEvent e) => e.CommitSeq != 0 && e.CommitSeq <= _seenUpTo;
+    private bool SeenByQuery(NostrEvent e)
+    {
+        var f = _fence;
+        if (f.Sources is not { } sources) return SeenByDatabase(e, f);
+        // Answered by both: seen if a filter answered from memory matches it and the tier had
+        // taken it, or a filter PostgreSQL answered matches it and the snapshot had it.
+        bool tier = false, database = false;
+        for (var i = 0; i < Filters.Length; i++)
+        {
+            if (!Filters[i].Matches(e)) continue;
+            tier |= (sources[i] & StoredFence.FromTier) != 0;
+            database |= (sources[i] & StoredFence.FromDatabase) != 0;
+        }
+        return (tier && SeenByTier(e, f)) || (database && SeenByDatabase(e, f));
+    }
+
+    private static bool SeenByDatabase(NostrEvent e, in StoredFence f) => e.CommitSeq != 0 && e.CommitSeq <= f.CommitPosition;
+    private static bool SeenByTier(NostrEvent e, in StoredFence f) => e.TierSeq != 0 && e.TierSeq <= f.TierPosition;
 
     /// After EOSE: send the held events the stored query could not see, then go live.
     /// <paramref name="seenUpTo"/>: the commit position the query read (0 if none ran).
-    public int GoLive(long seenUpTo)
+    public int GoLive(long seenUpTo) => GoLive(new StoredFence(seenUpTo, 0, null));
+
+    public int GoLive(StoredFence fence)
     {
         lock (_gate)
         {
             if (_closed || _pending is null) return 0;
-            _seenUpTo = seenUpTo;
+            _fence = fence;
             var n = 0;
             var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             foreach (var e in _pending)
@@ -131,4 +150,13 @@ internal sealed class Subscription
         _pending = null;
         try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
     }
+}
+
+/// What a REQ's stored answer saw, so that live events it already returned (or left out by a
+/// limit) are not sent again. PostgreSQL's part saw commits up to <see cref="CommitPosition"/>;
+/// the hot tier's part saw the events it had taken up to <see cref="TierPosition"/> (TierSeq).
+/// <see cref="Sources"/>: per filter, which answered it (null: PostgreSQL answered them all).
+internal readonly record struct StoredFence(long CommitPosition, long TierPosition, byte[]? Sources)
+{
+    public const byte FromTier = 1, FromDatabase = 2;
 }

@@ -4,8 +4,19 @@ namespace Relay.Storage.Model;
 
 /// An event id or a pubkey as its 32 bytes in four words: a set or dictionary key that costs no
 /// string, built from hex (an event's fields, or the hex inside stored JSON) without allocating.
-public readonly record struct Key32(ulong A, ulong B, ulong C, ulong D)
+public readonly record struct Key32(ulong A, ulong B, ulong C, ulong D) : IComparable<Key32>
 {
+    /// As the 32 bytes compare (and the hex, and PostgreSQL's bytea): NIP-01's tie-break on ids.
+    public int CompareTo(Key32 other)
+    {
+        var c = A.CompareTo(other.A);
+        if (c != 0) return c;
+        c = B.CompareTo(other.B);
+        if (c != 0) return c;
+        c = C.CompareTo(other.C);
+        return c != 0 ? c : D.CompareTo(other.D);
+    }
+
     /// From 64 hex characters (an event's <c>Id</c> or <c>Pubkey</c>).
     public static Key32 Parse(ReadOnlySpan<char> hex)
     {

@@ -4,7 +4,17 @@ namespace Relay.Storage.Model;
 /// Built only by <see cref="EventParser"/>, which has checked shapes and the id (not the signature).
 public sealed class NostrEvent
 {
-    public required string Id { get; init; }          // 64 lowercase hex
+    private readonly string _id = "";
+
+    /// 64 lowercase hex; <see cref="IdKey"/> is its 32 bytes, parsed once here (the hot tier
+    /// indexes by it, and the parser has the hex at hand).
+    public required string Id
+    {
+        get => _id;
+        init { _id = value; IdKey = Key32.Parse(value); }
+    }
+
+    public Key32 IdKey { get; private init; }
     private readonly string _pubkey = "";
 
     /// 64 lowercase hex; <see cref="PubkeyKey"/> is its 32 bytes, parsed once here because
@@ -27,6 +37,12 @@ public sealed class NostrEvent
     /// by the writer after the commit, or from the bus message; a subscription whose stored query
     /// read a position at or above it has already had its chance to return it (the live fence).
     public long CommitSeq { get; set; }
+
+    /// The order in which this process's hot tier took it (0: not taken, e.g. ephemeral). The
+    /// tier takes every stored event before any subscription is offered it (the writer before it
+    /// answers and publishes, the bus for other processes' events), so a REQ the tier answered saw
+    /// exactly the events numbered at or below the number it read: its live fence.
+    public long TierSeq { get; set; }
 
     /// Bytes of the content, unescaped (NIP-11 `max_content_length`).
     public int ContentLength { get; init; }

@@ -14,6 +14,19 @@ public sealed class NostrFilter
     public long? Until { get; init; }
     public int? Limit { get; init; }
 
+    private Key32[]? _idKeys, _authorKeys;
+
+    /// <see cref="Ids"/> and <see cref="Authors"/> as 32-byte keys, each once (computed on first use).
+    public Key32[]? IdKeys => Ids is null ? null : _idKeys ??= Keys(Ids);
+    public Key32[]? AuthorKeys => Authors is null ? null : _authorKeys ??= Keys(Authors);
+
+    private static Key32[] Keys(string[] hex)
+    {
+        var keys = new Key32[hex.Length];
+        for (var i = 0; i < hex.Length; i++) keys[i] = Key32.Parse(hex[i]);
+        return keys.Distinct().ToArray();
+    }
+
     /// True when no stored or live event can match (an empty list, or since after until).
     public bool MatchesNothing =>
         Ids is { Length: 0 } || Authors is { Length: 0 } || Kinds is { Length: 0 } ||

@@ -13,7 +13,7 @@ public sealed class HostileClientTests
     [Fact]
     public async Task Clients_that_send_big_REQs_and_never_read_do_not_hold_up_other_clients_reads()
     {
-        await using var relay = await TestRelay.StartAsync(o => o with { MaxConcurrentQueries = 2 });
+        await using var relay = await TestRelay.StartAsync(o => o with { MaxConcurrentQueries = 2, HotTierMb = 0 });
         using var s = EventSigner.Random();
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var stored = Enumerable.Range(0, 5000).Select(i => s.SignEvent(1, $"small {i}", createdAt: now - i)).ToList();
@@ -81,7 +81,7 @@ public sealed class FailedQueryTests
     [Fact]
     public async Task REQ_whose_query_fails_is_closed_with_error_and_no_longer_counts_against_MAX_SUBSCRIPTIONS()
     {
-        await using var relay = await TestRelay.StartAsync(o => o with { MaxSubscriptions = 1 });
+        await using var relay = await TestRelay.StartAsync(o => o with { MaxSubscriptions = 1, HotTierMb = 0 });
         await using var client = await relay.ConnectAsync();
         await using (var conn = await relay.Host.Database.OpenConnectionAsync())
         await using (var cmd = new Npgsql.NpgsqlCommand("ALTER TABLE events RENAME TO events_away", conn))

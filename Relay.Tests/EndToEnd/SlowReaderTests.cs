@@ -23,6 +23,7 @@ public sealed class SlowReaderTests
     {
         await using var relay = await TestRelay.StartAsync(o => o with
         {
+            HotTierMb = 0,   // events are stored behind the relay's back, straight into PostgreSQL
             MaxConcurrentQueries = 1,
             MaxSendQueueBytes = 256 * 1024,
             // Long enough that the stalled reader is surely still open when the other answer
@@ -52,7 +53,7 @@ public sealed class SlowReaderTests
     [Fact]
     public async Task Stored_answers_past_the_shared_memory_budget_close_their_reader_at_once()
     {
-        await using var relay = await TestRelay.StartAsync(o => o with { MaxSendQueueBytes = 256 * 1024, StoredAnswerMemoryMb = 1 });
+        await using var relay = await TestRelay.StartAsync(o => o with { HotTierMb = 0, MaxSendQueueBytes = 256 * 1024, StoredAnswerMemoryMb = 1 });
         using var signer = await StoreLargeAnswerAsync(relay);
 
         // 8 MB to a client that reads none of it: more than the 1 MiB the relay may hold.
@@ -72,7 +73,7 @@ public sealed class SlowReaderTests
     [Fact]
     public async Task A_live_subscriber_closed_as_a_slow_reader_still_finds_the_reason_when_it_reads_again_seconds_later()
     {
-        await using var relay = await TestRelay.StartAsync(o => o with { MaxSendQueueBytes = 256 * 1024 });
+        await using var relay = await TestRelay.StartAsync(o => o with { HotTierMb = 0, MaxSendQueueBytes = 256 * 1024 });
         await using var slow = await RawWebSocket.OpenAsync(relay.Port);
         await slow.SendTextAsync("[\"REQ\",\"live\",{\"kinds\":[1]}]");
         Assert.Equal("EOSE", (await slow.ReadMessageAsync())[0].GetString());
@@ -127,6 +128,7 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
     {
         await using var relay = await TestRelay.StartAsync(o => o with
         {
+            HotTierMb = 0,   // events are stored behind the relay's back, straight into PostgreSQL
             SendBufferBytes = sendBufferKb * 1024, MaxSendQueueBytes = 64 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(30),
         });
         var (held, stalled) = await StallAsync(relay);
@@ -167,6 +169,7 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
         // that stopped costs stays within MAX_SEND_QUEUE_BYTES, and the stall timeout closes it.
         await using var relay = await TestRelay.StartAsync(o => o with
         {
+            HotTierMb = 0,   // events are stored behind the relay's back, straight into PostgreSQL
             SendBufferBytes = 0, MaxSendQueueBytes = 2 * 1024 * 1024, StalledReaderTimeout = TimeSpan.FromSeconds(3),
         });
         var (held, stalled) = await StallAsync(relay);
@@ -184,6 +187,7 @@ public sealed class KernelSendBufferTests(Xunit.Abstractions.ITestOutputHelper o
         await using var db = await TestDatabase.CreateAsync();
         await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string>
         {
+            ["HOT_TIER_MB"] = "0",
             ["DATABASE_URL"] = db.Url, ["SEND_BUFFER_KB"] = asked.ToString(),
         });
         await using (var client = await relay.ConnectAsync()) { }   // started and serving: its start-up lines are out

@@ -15,8 +15,8 @@ public sealed class LiveFenceTests
         await using var proxy = HoldingProxy.Start(redis.Port);
         await using var db = await TestDatabase.CreateAsync();
         var channel = "fence:" + Guid.NewGuid().ToString("N");
-        await using var a = await TestRelay.StartAsync(o => o with { RedisUrl = redis.Url, RedisChannel = channel }, db);
-        await using var b = await TestRelay.StartAsync(o => o with { RedisUrl = proxy.RedisUrl, RedisChannel = channel }, db);
+        await using var a = await TestRelay.StartAsync(o => o with { RedisUrl = redis.Url, RedisChannel = channel, HotTierMb = 0 }, db);
+        await using var b = await TestRelay.StartAsync(o => o with { RedisUrl = proxy.RedisUrl, RedisChannel = channel, HotTierMb = 0 }, db);
         using var signer = EventSigner.Random();
         var run = Guid.NewGuid().ToString("N");
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

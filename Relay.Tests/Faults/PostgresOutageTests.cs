@@ -28,7 +28,7 @@ public sealed class PostgresOutageTests
     public async Task While_PostgreSQL_is_down_EVENTs_get_error_REQs_get_CLOSED_and_service_resumes_when_it_is_back()
     {
         await using var pg = await OwnPostgres.StartAsync();
-        await using var relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = pg.Url, DatabasePoolSize = 8 });
+        await using var relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = pg.Url, DatabasePoolSize = 8, HotTierMb = 0 });
         await using var client = await relay.ConnectAsync();
         using var s = EventSigner.Random();
         var before = s.Sign(1, "before");
@@ -193,7 +193,7 @@ public sealed class PostgresOutageLogTests
     public async Task A_relay_process_logs_a_database_outage_once_and_its_end_once()
     {
         await using var pg = await OwnPostgres.StartAsync();
-        await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string> { ["DATABASE_URL"] = pg.Url });
+        await using var relay = await RelayProcess.StartAsync(new Dictionary<string, string> { ["DATABASE_URL"] = pg.Url, ["HOT_TIER_MB"] = "0" });
         await using var client = await relay.ConnectAsync();
         using var s = EventSigner.Random();
         Assert.True((await client.PublishAsync(s.Sign(1, "before"))).Accepted);

@@ -48,7 +48,7 @@ public sealed class ReadReplicaTests
     {
         var primary = await OwnPostgres.StartAsync();
         var setup = new Setup { Primary = primary, Replica = await primary.StartReplicaAsync() };
-        setup.Relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = primary.Url, DatabaseReadUrls = [setup.Replica.Url] });
+        setup.Relay = await TestRelay.StartAsync(o => o with { DatabaseUrl = primary.Url, DatabaseReadUrls = [setup.Replica.Url], HotTierMb = 0 });
         await CaughtUpAsync(primary, setup.Replica);   // the migrations
         return setup;
     }

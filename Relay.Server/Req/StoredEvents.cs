@@ -1,0 +1,128 @@
+using Relay.Server.HotTier;
+using Relay.Server.Subscriptions;
+using Relay.Storage.Model;
+using Relay.Storage.Postgres;
+
+namespace Relay.Server.Req;
+
+/// Receives one stored event's JSON (valid only during the call).
+internal delegate void RawSink(ReadOnlySpan<byte> raw);
+
+/// Where a REQ's stored events come from: the hot tier answers each filter whose whole answer it
+/// provably holds, PostgreSQL (a replica or the primary, see ReadDatabases) the others, and a REQ
+/// may mix both. The answer is the same either way: the union of the filters' answers (each with
+/// its limit), newest first (ties: lowest id), each event once. A query slot is taken only when
+/// PostgreSQL is asked. The returned fence says what the answer saw, for the live hand-over.
+internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QuerySlots slots, int maxLimit)
+{
+    /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
+    private static readonly Comparison<NostrEvent> NewestFirst = (x, y) =>
+    {
+        var c = y.CreatedAt.CompareTo(x.CreatedAt);
+        return c != 0 ? c : x.IdKey.CompareTo(y.IdKey);
+    };
+
+    /// The few queries PostgreSQL runs at once (COUNT takes them too).
+    public QuerySlots Slots => slots;
+
+    /// <paramref name="acceptReplica"/>: whether a replica whose snapshot saw this commit position will do.
+    public async Task<(int Rows, StoredFence Fence)> AnswerAsync(NostrFilter[] filters, long now, RawSink sink,
+        Func<long, bool> acceptReplica, CancellationToken ct)
+    {
+        var memory = tier is { Enabled: true } ? FromMemory(filters, now) : null;
+        if (memory is null)
+        {
+            // All of it from PostgreSQL, streamed as it comes.
+            using (await slots.EnterAsync(IsHeavy(filters), ct))
+            {
+                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span); return ValueTask.CompletedTask; }, acceptReplica, ct);
+                return (answer.Rows, new StoredFence(answer.Position, 0, null));
+            }
+        }
+        var events = memory.Events;
+        long position = 0;
+        if (memory.Database is { } rest)
+        {
+            // Mixed: PostgreSQL's part joins the tier's, in order.
+            var rows = new List<NostrEvent>();
+            using (await slots.EnterAsync(IsHeavy(rest), ct))
+            {
+                var answer = await db.QueryAsync(rest, maxLimit, now, raw =>
+                {
+                    if (EventParser.FromStored(raw.Span) is { } e) rows.Add(e);
+                    return ValueTask.CompletedTask;
+                }, acceptReplica, ct);
+                position = answer.Position;
+            }
+            events.AddRange(rows);
+        }
+        if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
+        foreach (var e in events) sink(e.Raw);
+        return (events.Count, new StoredFence(position, memory.Position, memory.Sources));
+    }
+
+    private sealed class FromTier(List<NostrEvent> events, NostrFilter[]? database, long position, byte[] sources)
+    {
+        public List<NostrEvent> Events => events;
+        public NostrFilter[]? Database => database;   // what PostgreSQL must answer (null: nothing)
+        public long Position => position;
+        public byte[] Sources => sources;
+    }
+
+    /// What the tier answers; null when it answers none of the filters (or is not ready).
+    private FromTier? FromMemory(NostrFilter[] filters, long now)
+    {
+        var answers = new RecentEvents.Answer[filters.Length];
+        var events = new List<NostrEvent>();
+        var missing = new List<string>();
+        var missingEnds = new int[filters.Length];
+        if (!tier!.TryQuery(filters, maxLimit, now, answers, events, missing, missingEnds, out var position)) return null;
+        var sources = new byte[filters.Length];
+        List<NostrFilter>? database = null;
+        for (var i = 0; i < filters.Length; i++)
+        {
+            var f = filters[i];
+            switch (answers[i])
+            {
+                case RecentEvents.Answer.Complete:
+                    sources[i] = StoredFence.FromTier;
+                    break;
+                case RecentEvents.Answer.Partial:
+                    // The ids not held: any PostgreSQL has are older than the horizon.
+                    sources[i] = StoredFence.FromTier | StoredFence.FromDatabase;
+                    var from = i == 0 ? 0 : missingEnds[i - 1];
+                    (database ??= []).Add(new NostrFilter
+                    {
+                        Ids = missing.GetRange(from, missingEnds[i] - from).ToArray(),
+                        Authors = f.Authors, Kinds = f.Kinds, Tags = f.Tags, Since = f.Since, Until = f.Until, Limit = f.Limit,
+                    });
+                    break;
+                default:
+                    sources[i] = StoredFence.FromDatabase;
+                    (database ??= []).Add(f);
+                    break;
+            }
+        }
+        if (database is not null && database.Count == filters.Length && Array.TrueForAll(answers, a => a == RecentEvents.Answer.None)) return null;
+        return new FromTier(events, database?.ToArray(), position, sources);
+    }
+
+    /// Several filters' answers as one: newest first, each event once.
+    private static void SortUnique(List<NostrEvent> events)
+    {
+        if (events.Count < 2) return;
+        events.Sort(NewestFirst);
+        var kept = 1;
+        for (var i = 1; i < events.Count; i++)
+            if (events[i].IdKey != events[kept - 1].IdKey) events[kept++] = events[i];
+        events.RemoveRange(kept, events.Count - kept);
+    }
+
+    /// Asks for more than one filter's worth of events in all (see QuerySlots).
+    public bool IsHeavy(IReadOnlyList<NostrFilter> filters)
+    {
+        long asked = 0;
+        foreach (var f in filters) asked += f.Ids is { } ids ? Math.Min(ids.Length, maxLimit) : Math.Min(f.Limit ?? maxLimit, maxLimit);
+        return asked > maxLimit;
+    }
+}
