@@ -53,6 +53,7 @@ internal sealed class RelayHost : IAsyncDisposable
     public WebOfTrust? WebOfTrust => _wot;
     public EventIngester Ingester { get; }
     public ExpiredEventPurger Purger => _purger;
+    public HotTierKeeper? HotTier => _tier;
 
     private RelayHost(RelayOptions options, RelayLog log, NpgsqlDataSource db, List<(NpgsqlDataSource, string)> replicas,
         RelayMetrics metrics, SubscriptionIndex index,
@@ -184,8 +185,9 @@ internal sealed class RelayHost : IAsyncDisposable
             policies = RelayPolicies.Build(options, wot, deletions);
             // The hot tier answers REQs only when listening (`relay import` has no REQs to answer).
             RedisEventBus? redis = null;
-            tier = listen && options.HotTierMb > 0
-                ? new HotTierKeeper(options.HotTierMb * 1024L * 1024, options.RelayUrl, db, log, metrics, () => redis?.IsUp ?? true)
+            var tierBytes = options.HotTierBytes ?? options.HotTierMb * 1024L * 1024;
+            tier = listen && tierBytes > 0
+                ? new HotTierKeeper(tierBytes, options.RelayUrl, db, log, metrics, () => redis?.IsUp ?? true)
                 : null;
             var observers = new List<Action<NostrEvent>> { deletions.OnStored };
             if (wot is not null) observers.Add(wot.OnStored);

@@ -61,6 +61,8 @@ internal sealed record RelayOptions
     public int StoredAnswerMemoryMb { get; init; } = 128;
     /// The hot tier's memory budget (HOT_TIER_MB; 0: off, every REQ goes to PostgreSQL).
     public int HotTierMb { get; init; } = DefaultHotTierMb;
+    /// The budget in bytes when set (tests: less than a megabyte, so the horizon moves).
+    public long? HotTierBytes { get; init; }
 
     /// A quarter of the memory the process may use (the container's limit, if it has one).
     public static int DefaultHotTierMb => (int)Math.Min(int.MaxValue, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 / (1024 * 1024));

@@ -64,6 +64,20 @@ internal sealed class HotTierKeeper : IAsyncDisposable
 
     public bool Enabled => _budget > 0;
 
+    /// Whether it answers REQ filters now (loaded, the bus up).
+    public bool IsReady => Read(_ => 1) == 1;
+
+    /// How many stored events it has taken (each once, from the writer or the bus).
+    public long Taken
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try { return _seq; }
+            finally { _lock.ExitReadLock(); }
+        }
+    }
+
     private long Read(Func<RecentEvents, long> read)
     {
         _lock.EnterReadLock();

@@ -102,7 +102,7 @@ public sealed class HotTierDifferentialTests
         }
     }
 
-    private static string[][] Tags(Random rng, int kind, string self, string[] authors, List<NostrEvent> written)
+    internal static string[][] Tags(Random rng, int kind, string self, string[] authors, List<NostrEvent> written, long now = Now)
     {
         var tags = new List<string[]>();
         var mine = written.Where(e => e.Pubkey == self).ToList();
@@ -130,30 +130,30 @@ public sealed class HotTierDifferentialTests
         if (rng.Next(3) == 0) tags.Add(["t", rng.Next(2) == 0 ? "nostr" : "zap"]);
         if (rng.Next(3) == 0 && written.Count > 0) tags.Add(["e", written[rng.Next(written.Count)].Id]);
         if (rng.Next(3) == 0) tags.Add(["p", authors[rng.Next(authors.Length)]]);
-        if (rng.Next(12) == 0) tags.Add(["expiration", (Now + rng.Next(-100, 100)).ToString(CultureInfo.InvariantCulture)]);
+        if (rng.Next(12) == 0) tags.Add(["expiration", (now + rng.Next(-100, 100)).ToString(CultureInfo.InvariantCulture)]);
         return [.. tags];
     }
 
-    private static NostrFilter RandomFilter(Random rng, string[] ids, string[] authors)
+    internal static NostrFilter RandomFilter(Random rng, string[] ids, string[] authors, long @base = Base, int[]? kindPool = null)
     {
         T[]? Some<T>(T[] pool, int chance) => rng.Next(chance) == 0 ? Enumerable.Range(0, rng.Next(1, 4)).Select(_ => pool[rng.Next(pool.Length)]).Distinct().ToArray() : null;
         var tags = new List<(char, string[])>();
         if (rng.Next(4) == 0) tags.Add(('t', rng.Next(2) == 0 ? ["nostr"] : ["nostr", "zap"]));
         if (rng.Next(5) == 0) tags.Add(('p', Some(authors, 1)!));
         if (rng.Next(8) == 0) tags.Add(('e', Some(ids, 1)!));
-        long? since = rng.Next(3) == 0 ? Base + rng.Next(0, 150) : null;
+        long? since = rng.Next(3) == 0 ? @base + rng.Next(0, 150) : null;
         return new NostrFilter
         {
             Ids = Some(ids, 8),
             Authors = Some(authors, 3),
-            Kinds = Some(KindPool.Append(62).ToArray(), 3),
+            Kinds = Some((kindPool ?? KindPool).Append(62).ToArray(), 3),
             Tags = [.. tags],
             Since = since,
-            Until = rng.Next(4) == 0 ? (since ?? Base) + rng.Next(0, 150) : null,
+            Until = rng.Next(4) == 0 ? (since ?? @base) + rng.Next(0, 150) : null,
             Limit = rng.Next(3) == 0 ? null : rng.Next(0, 30),
         };
     }
 
-    private static string Describe(NostrFilter f) =>
+    internal static string Describe(NostrFilter f) =>
         $"ids={f.Ids?.Length} authors={f.Authors?.Length} kinds=[{string.Join(',', f.Kinds ?? [])}] tags=[{string.Join(';', f.Tags.Select(t => t.Name + ":" + t.Values.Length))}] since={f.Since} until={f.Until} limit={f.Limit}";
 }
