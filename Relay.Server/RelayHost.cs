@@ -156,6 +156,7 @@ internal sealed class RelayHost : IAsyncDisposable
         RelayPolicies? policies = null;
         HotTierKeeper? tier = null;
         SeedRelays? seeds = null;
+        IEventBus? publisher = null;
         try
         {
             foreach (var url in options.DatabaseReadUrls)
@@ -179,6 +180,9 @@ internal sealed class RelayHost : IAsyncDisposable
             if (options.WotEnabled)
             {
                 seeds = options.WotSeedRelays.Length > 0 ? new SeedRelays(options.WotSeedRelays, db, options.RelayUrl, log) : null;
+                // Contact lists stored from the seeds go on the bus (hot tiers, live subscribers,
+                // other processes) once there is one; the first refresh may store some before.
+                if (seeds is not null) seeds.Stored = e => publisher?.Publish(e);
                 wot = new WebOfTrust(options, db, log, seeds);
                 await wot.StartAsync(metrics);
             }
@@ -187,7 +191,8 @@ internal sealed class RelayHost : IAsyncDisposable
             RedisEventBus? redis = null;
             var tierBytes = options.HotTierBytes ?? options.HotTierMb * 1024L * 1024;
             tier = listen && tierBytes > 0
-                ? new HotTierKeeper(tierBytes, options.RelayUrl, db, log, metrics, () => redis?.IsUp ?? true)
+                ? new HotTierKeeper(tierBytes, options.RelayUrl, db, log, metrics, () => redis?.IsUp ?? true,
+                    ct => redis is null ? Task.FromResult(true) : redis.ProveSubscribedAsync(ct))
                 : null;
             var observers = new List<Action<NostrEvent>> { deletions.OnStored };
             if (wot is not null) observers.Add(wot.OnStored);
@@ -202,9 +207,14 @@ internal sealed class RelayHost : IAsyncDisposable
                     redis.OutageStarted += tier.BusLost;
                     redis.OutageEnded += tier.BusRestored;
                 }
+                // What this process published while its own link was down never reached the others,
+                // and what a process that crashed committed but never published either: when the
+                // link is back, and when a process starts, every hot tier on the database reloads.
+                redis.OutageEnded += () => _ = HotTierKeeper.SayExternalWritesAsync(db, done: true);
+                _ = HotTierKeeper.SayExternalWritesAsync(db, done: true);
             }
             var host = new RelayHost(options, log, db, replicas, metrics, index, bus, redis, recent, policies, wot, tier);
-            if (seeds is not null) seeds.Stored = host._publisher.Publish;
+            publisher = host._publisher;
             host._otlp = OtlpExport.Start(options.Telemetry);
             host._bus.Start();
             host._tier?.Start();
@@ -213,12 +223,9 @@ internal sealed class RelayHost : IAsyncDisposable
             host._verifier.Start();
             if (!listen)
             {
-                var stored = -1L;   // say "busy" at once
-                host._importNotice = new Timer(_ =>
-                {
-                    var now = host.Metrics.EventsStored.Value;
-                    if (now != Interlocked.Exchange(ref stored, now)) _ = HotTierKeeper.SayExternalWritesAsync(db, done: false);
-                }, null, 0, 5000);
+                // Every 5 s from the start, whether or not it stored anything lately (a relay reloads
+                // 15 s after the last word).
+                host._importNotice = new Timer(_ => _ = HotTierKeeper.SayExternalWritesAsync(db, done: false), null, 0, 5000);
                 return host;
             }
             try

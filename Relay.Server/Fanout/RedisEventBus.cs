@@ -121,7 +121,12 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
     private void OnMessage(RedisValue value)
     {
         var message = (byte[]?)value;
-        if (message is null || message.Length <= NodeIdLength || message.AsSpan(0, NodeIdLength).SequenceEqual(_nodeId)) return;
+        if (message is null || message.Length <= NodeIdLength) return;
+        if (message.AsSpan(0, NodeIdLength).SequenceEqual(_nodeId))
+        {
+            if (message.Length == ProbeLength && _probe is { } probe && message.AsSpan(HeaderLength).SequenceEqual(probe.Nonce)) probe.Heard.TrySetResult();
+            return;   // our own event: delivered locally already
+        }
         // A node from before the commit position sends the JSON right after its id: a position's
         // first byte is 0 for any count below 2^56, never '{'.
         var legacy = message[NodeIdLength] == (byte)'{';
@@ -132,6 +137,34 @@ internal sealed class RedisEventBus : IEventBus, IAsyncDisposable
         {
             e.CommitSeq = position;
             _local.Publish(e);
+        }
+    }
+
+    private const int ProbeLength = HeaderLength + 16;
+    private sealed record Probe(byte[] Nonce, TaskCompletionSource Heard);
+    private volatile Probe? _probe;
+
+    /// Whether a message published now comes back through the subscription within 2 s: after a
+    /// reconnect the connection may be up before the subscription is restored, and events
+    /// published meanwhile would never arrive. (Other nodes ignore it: it carries no JSON.)
+    public async Task<bool> ProveSubscribedAsync(CancellationToken ct)
+    {
+        if (!IsUp) return false;
+        var probe = new Probe(RandomNumberGenerator.GetBytes(16), new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        _probe = probe;
+        var message = new byte[ProbeLength];
+        _nodeId.CopyTo(message, 0);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(message.AsSpan(NodeIdLength), -1);
+        probe.Nonce.CopyTo(message, HeaderLength);
+        try
+        {
+            await _subscriber.PublishAsync(_channel, message);
+            await probe.Heard.Task.WaitAsync(TimeSpan.FromSeconds(2), ct);
+            return true;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
+        {
+            return false;
         }
     }
 

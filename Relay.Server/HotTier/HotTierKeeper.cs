@@ -23,12 +23,15 @@ internal sealed class HotTierKeeper : IAsyncDisposable
     private readonly NpgsqlDataSource _db;
     private readonly RelayLog _log;
     private readonly Func<bool> _busUp;
+    private readonly Func<CancellationToken, Task<bool>> _busProven;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private RecentEvents? _tier;                 // null: not ready (loading, or the bus is down)
     private List<NostrEvent>? _arrivedDuringLoad;
     private long _seq;                           // the last TierSeq given
+    private long _readyAt;                       // _seq when the loaded tier took over (its loaded events' fence)
+    private volatile bool _listening;            // LISTEN for `relay import` is in place (a notice cannot be missed)
     private int _epoch;                          // moves when the bus goes down or comes back
     private bool _busDown;
     private Task? _loader, _listener;
@@ -45,8 +48,12 @@ internal sealed class HotTierKeeper : IAsyncDisposable
 
     /// <paramref name="busUp"/>: whether events from other processes reach this one (always true
     /// without Redis).
-    public HotTierKeeper(long budgetBytes, string? relayUrl, NpgsqlDataSource db, RelayLog log, RelayMetrics metrics, Func<bool> busUp)
+    /// <paramref name="busProven"/>: a message sent on the bus now comes back (the subscription is
+    /// really in place), checked before each load.
+    public HotTierKeeper(long budgetBytes, string? relayUrl, NpgsqlDataSource db, RelayLog log, RelayMetrics metrics, Func<bool> busUp,
+        Func<CancellationToken, Task<bool>>? busProven = null)
     {
+        _busProven = busProven ?? (_ => Task.FromResult(true));
         _budget = budgetBytes;
         _relayUrl = relayUrl;
         _db = db;
@@ -128,9 +135,42 @@ internal sealed class HotTierKeeper : IAsyncDisposable
     private void TakeLocked(NostrEvent e)
     {
         if (e.TierSeq != 0 || e.Class == KindClass.Ephemeral) return;
+        if (_tier?.Find(e.IdKey) is { } held)
+        {
+            // Another copy of an event held (a bus message sent again after a reconnect, one the
+            // load already read): any REQ that returned the held one must not get it live again.
+            e.TierSeq = held.TierSeq != 0 ? held.TierSeq : _readyAt;
+            return;
+        }
         e.TierSeq = ++_seq;
         _arrivedDuringLoad?.Add(e);
-        _tier?.Add(e);
+        try { _tier?.Add(e); }
+        catch (Exception ex)
+        {
+            // Our bug: the tier may now differ from the database. PostgreSQL answers until a reload.
+            _tier = null;
+            _epoch++;
+            _log.HotTierLoadFailed("taking an event failed: " + ex.Message, 0);
+            _wake.Release();
+        }
+    }
+
+    /// Events the writer found already stored (duplicates): normally held already; one that is
+    /// not (a commit that succeeded although the writer saw it fail, then retried) is taken now.
+    public void TakeStoredBefore(List<NostrEvent> duplicates)
+    {
+        if (!Enabled || duplicates.Count == 0) return;
+        _lock.EnterWriteLock();
+        try
+        {
+            foreach (var e in duplicates)
+                if (e.Class != KindClass.Ephemeral && _tier?.Find(e.IdKey) is null && e.CreatedAt >= (_tier?.Horizon ?? long.MaxValue))
+                {
+                    e.TierSeq = ++_seq;
+                    _tier!.Replay(e);
+                }
+        }
+        finally { _lock.ExitWriteLock(); }
     }
 
     /// What a REQ's filters get from memory. <paramref name="answers"/>[i] says what filter i got;
@@ -203,14 +243,23 @@ internal sealed class HotTierKeeper : IAsyncDisposable
                 await using var conn = await _db.OpenConnectionAsync(ct);
                 conn.Notification += (_, n) => ExternalWrites(done: n.Payload == "done");
                 await using (var cmd = new NpgsqlCommand("LISTEN " + ExternalWritesChannel, conn)) await cmd.ExecuteNonQueryAsync(ct);
+                _listening = true;
                 // Words sent while not listening are lost: after a lost connection, reload anyway.
                 if (!first) ExternalWrites(done: true);
+                else _wake.Release();
                 first = false;
-                while (!ct.IsCancellationRequested) await conn.WaitAsync(ct);
+                while (!ct.IsCancellationRequested)
+                {
+                    // A connection that died quietly would lose notices for good: ask every 30 s.
+                    if (!await conn.WaitAsync(TimeSpan.FromSeconds(30), ct))
+                        await using (var ping = new NpgsqlCommand("SELECT 1", conn)) await ping.ExecuteScalarAsync(ct);
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             catch (Exception)
             {
+                // Not listening: an import could write unseen, so the tier steps aside until back.
+                if (_listening || first) { _listening = false; ExternalWrites(done: false); }
                 first = false;
                 try { await Task.Delay(TimeSpan.FromSeconds(5), ct); } catch (OperationCanceledException) { }
             }
@@ -291,6 +340,15 @@ internal sealed class HotTierKeeper : IAsyncDisposable
             _arrivedDuringLoad = [];   // before the load's snapshot: whatever it misses arrives here
         }
         finally { _lock.ExitWriteLock(); }
+        // Events published from now on must reach this process: after a reconnect, the
+        // subscription may not be restored yet although the connection is.
+        if (!_listening || !await _busProven(ct))
+        {
+            _lock.EnterWriteLock();
+            try { _arrivedDuringLoad = null; }
+            finally { _lock.ExitWriteLock(); }
+            return false;
+        }
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var fresh = new RecentEvents(_budget, _relayUrl);
         await fresh.LoadAsync(_db, ct);
@@ -304,6 +362,7 @@ internal sealed class HotTierKeeper : IAsyncDisposable
             }
             foreach (var e in arrived) fresh.Replay(e);
             _arrivedDuringLoad = null;
+            _readyAt = _seq;
             _tier = fresh;
         }
         finally { _lock.ExitWriteLock(); }

@@ -56,6 +56,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// hold it (older than the horizon, replaced, deleted, or already held).
     public bool Add(NostrEvent e) => Add(e, applyRequests: true);
 
+    /// The held event with this id, if any.
+    public NostrEvent? Find(Key32 id) => _byId.TryGetValue(id, out var h) ? h.Event : null;
+
     /// An event stored while the tier loaded: the load may have seen it already, and then also the
     /// effect of a request it makes (applied again, a request to vanish would remove gift wraps
     /// stored after it). One older than the horizon changes nothing held.
@@ -87,31 +90,40 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         return true;
     }
 
-    /// Fills an empty tier from the database: the deletion records first (so late arrivals are
-    /// refused as the database refuses them), then stored events newest first until the budget
-    /// is full. Events stored meanwhile are the caller's to replay (HotTierKeeper).
+    /// Fills an empty tier from the database, in one snapshot: the deletion records first (so late
+    /// arrivals are refused as the database refuses them), then stored events newest first, a
+    /// page at a time, until the budget is full. Events stored meanwhile are the caller's to
+    /// replay (HotTierKeeper).
     public async Task LoadAsync(NpgsqlDataSource db, CancellationToken ct = default)
     {
-        await using (var cmd = db.CreateCommand("SELECT event_id, pubkey FROM deleted_events"))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
-                _deletedIds.Add((Key32.FromBytes(r.GetFieldValue<byte[]>(1)), Key32.FromBytes(r.GetFieldValue<byte[]>(0))));
-        await using (var cmd = db.CreateCommand("SELECT pubkey, kind, d_tag, until FROM deleted_addresses"))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
-                _deletedAddresses[(Key32.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetInt32(1), System.Text.Encoding.UTF8.GetString(r.GetFieldValue<byte[]>(2)))] = r.GetInt64(3);
-        await using (var cmd = db.CreateCommand("SELECT pubkey, until FROM vanished"))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
-                _vanished[Key32.FromBytes(r.GetFieldValue<byte[]>(0))] = r.GetInt64(1);
-        await using (var cmd = db.CreateCommand("SELECT raw, created_at FROM events ORDER BY created_at DESC, id ASC"))
-        await using (var r = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct))
-            while (await r.ReadAsync(ct))
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        async Task ReadAsync(string sql, Action<NpgsqlDataReader> row)
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn, tx);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) row(r);
+        }
+        await ReadAsync("SELECT event_id, pubkey FROM deleted_events", r =>
+            _deletedIds.Add((Key32.FromBytes(r.GetFieldValue<byte[]>(1)), Key32.FromBytes(r.GetFieldValue<byte[]>(0)))));
+        await ReadAsync("SELECT pubkey, kind, d_tag, until FROM deleted_addresses", r =>
+            _deletedAddresses[(Key32.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetInt32(1), System.Text.Encoding.UTF8.GetString(r.GetFieldValue<byte[]>(2)))] = r.GetInt64(3));
+        await ReadAsync("SELECT pubkey, until FROM vanished", r => _vanished[Key32.FromBytes(r.GetFieldValue<byte[]>(0))] = r.GetInt64(1));
+        // A cursor, so that stopping at the budget reads no further (a plain reader would drain the table).
+        await using (var declare = new NpgsqlCommand("DECLARE tier_load NO SCROLL CURSOR FOR SELECT raw, created_at FROM events ORDER BY created_at DESC, id ASC", conn, tx))
+            await declare.ExecuteNonQueryAsync(ct);
+        var full = false;
+        while (!full)
+        {
+            var rows = 0;
+            await ReadAsync("FETCH 5000 FROM tier_load", r =>
             {
-                var raw = r.GetFieldValue<byte[]>(0);
-                if (r.GetInt64(1) < Horizon) break;   // the budget is full: everything further is older
-                if (EventParser.FromStored(raw) is { } e) Add(e, applyRequests: false);
-            }
+                rows++;
+                if (full || r.GetInt64(1) < Horizon) { full = true; return; }   // everything further is older
+                if (EventParser.FromStored(r.GetFieldValue<byte[]>(0)) is { } e) Add(e, applyRequests: false);
+            });
+            if (rows == 0) break;
+        }
     }
 
     private bool Refused(NostrEvent e)
@@ -134,8 +146,12 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             var gone = new List<Held>();
             if (_byAuthor.TryGetValue(author, out var own))
                 gone.AddRange(own.Where(h => h.Event.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt));
+            // Gift wraps to the author go only if committed before the request or with it, as the
+            // writer's statement removes them (loaded ones, CommitSeq 0, were: a request replayed
+            // after a load was not in the load's snapshot, so the snapshot is older).
             if (_byTag.TryGetValue(('p', request.Pubkey), out var addressed))
-                gone.AddRange(addressed.Where(h => h.Event.Kind == 1059 && h.CreatedAt <= request.CreatedAt));
+                gone.AddRange(addressed.Where(h => h.Event.Kind == 1059 && h.CreatedAt <= request.CreatedAt
+                                                    && (h.Event.CommitSeq == 0 || h.Event.CommitSeq <= request.CommitSeq)));
             foreach (var h in gone.Distinct()) Remove(h);
             return;
         }

@@ -77,6 +77,15 @@ internal sealed class RelayMetrics : IDisposable
         Observe(DatabaseErrors, "relay.database.errors", "Database operations that failed (write batches after their retry, queries)");
         Observe(RedisErrors, "relay.redis.errors", "Redis publishes that failed and connection failures");
         Observe(ReplicaCatchUps, "relay.queries.replica_caught_up", "REQs answered by a lagging replica, completed after EOSE with events it had not replayed yet");
+        // The runtime's own: what a large hot tier costs the garbage collector shows here.
+        Meter.CreateObservableCounter("relay.gc.collections", () => new Measurement<long>[]
+        {
+            new(GC.CollectionCount(0), new KeyValuePair<string, object?>("generation", "0")),
+            new(GC.CollectionCount(1), new KeyValuePair<string, object?>("generation", "1")),
+            new(GC.CollectionCount(2), new KeyValuePair<string, object?>("generation", "2")),
+        }, null, "Garbage collections, by generation (each counts the younger ones too)");
+        Meter.CreateObservableCounter("relay.gc.pause", () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the garbage collector paused the process");
+        Meter.CreateObservableGauge("relay.gc.heap", () => GC.GetGCMemoryInfo().HeapSizeBytes, "By", "Managed heap size after the last collection");
         VerifyBatchEvents = Meter.CreateHistogram("relay.verify.batch.events", null, "Events per signature-verification batch", null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = SizeBuckets });
         VerifyBatchSeconds = Meter.CreateHistogram("relay.verify.batch.duration", "s", "Time to verify one batch", null,

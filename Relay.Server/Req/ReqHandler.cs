@@ -72,7 +72,7 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
             await gate.WaitAsync(ct);
             try
             {
-                var (rows, seen) = await _stored.AnswerAsync(sub.Filters, Now(), raw =>
+                var (rows, seen, askedDatabase) = await _stored.AnswerAsync(sub.Filters, Now(), raw =>
                 {
                     if (!policies.Private.MaySee(raw, conn.Session)) return;
                     if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
@@ -81,7 +81,8 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
                 fence = seen;
                 metrics.StoredEventsSent.Add(rows);
                 span?.SetTag("relay.rows", rows);
-                health.Succeeded();
+                span?.SetTag("relay.hot_tier", !askedDatabase);
+                if (askedDatabase) health.Succeeded();   // an answer from memory says nothing of PostgreSQL
                 batch.AddEose();
                 SealOrGiveUp(batch, conn, roomAbove, ct);
                 // The slot is free: pace the rest by the reader (one that takes nothing for a

@@ -26,7 +26,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
     public QuerySlots Slots => slots;
 
     /// <paramref name="acceptReplica"/>: whether a replica whose snapshot saw this commit position will do.
-    public async Task<(int Rows, StoredFence Fence)> AnswerAsync(NostrFilter[] filters, long now, RawSink sink,
+    public async Task<(int Rows, StoredFence Fence, bool AskedDatabase)> AnswerAsync(NostrFilter[] filters, long now, RawSink sink,
         Func<long, bool> acceptReplica, CancellationToken ct)
     {
         var memory = tier is { Enabled: true } ? FromMemory(filters, now) : null;
@@ -36,7 +36,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             using (await slots.EnterAsync(IsHeavy(filters), ct))
             {
                 var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span); return ValueTask.CompletedTask; }, acceptReplica, ct);
-                return (answer.Rows, new StoredFence(answer.Position, 0, null));
+                return (answer.Rows, new StoredFence(answer.Position, 0, null), true);
             }
         }
         var events = memory.Events;
@@ -58,7 +58,8 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
         }
         if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
         foreach (var e in events) sink(e.Raw);
-        return (events.Count, new StoredFence(position, memory.Position, memory.Sources));
+        var sent = memory.Database is null ? null : events.Select(e => e.IdKey).ToHashSet();
+        return (events.Count, new StoredFence(position, memory.Position, memory.Sources, sent), memory.Database is not null);
     }
 
     private sealed class FromTier(List<NostrEvent> events, NostrFilter[]? database, long position, byte[] sources)

@@ -94,13 +94,16 @@ internal sealed class WriteBatcher(
         // the tier may answer, sees its own event, and no subscription is offered an event the
         // tier has not taken (the live fence).
         var stored = new List<NostrEvent>();
+        List<NostrEvent>? duplicates = null;
         for (var i = 0; i < batch.Count; i++)
             if (outcomes[i] == WriteOutcome.Stored)
             {
                 batch[i].Event.CommitSeq = position;
                 stored.Add(batch[i].Event);
             }
+            else if (outcomes[i] == WriteOutcome.Duplicate && tier is not null) (duplicates ??= []).Add(batch[i].Event);
         tier?.Take(stored);
+        if (duplicates is not null) tier!.TakeStoredBefore(duplicates);
         for (var i = 0; i < batch.Count; i++)
         {
             var job = batch[i];

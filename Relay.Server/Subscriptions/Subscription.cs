@@ -103,16 +103,25 @@ internal sealed class Subscription
     {
         var f = _fence;
         if (f.Sources is not { } sources) return SeenByDatabase(e, f);
-        // Answered by both: seen if a filter answered from memory matches it and the tier had
-        // taken it, or a filter PostgreSQL answered matches it and the snapshot had it.
-        bool tier = false, database = false;
+        if (f.Sent is null)
+        {
+            // One source for all filters (the tier): its snapshot saw the event or it did not.
+            return SeenByTier(e, f);
+        }
+        // Both: an event sent is seen; otherwise it is seen (left out by limits) only if every
+        // filter it matches was answered from a snapshot that had it. A filter split between
+        // the two saw it in whichever part its id was in.
+        if (f.Sent.Contains(e.IdKey)) return true;
+        var matched = false;
         for (var i = 0; i < Filters.Length; i++)
         {
             if (!Filters[i].Matches(e)) continue;
-            tier |= (sources[i] & StoredFence.FromTier) != 0;
-            database |= (sources[i] & StoredFence.FromDatabase) != 0;
+            matched = true;
+            var seen = ((sources[i] & StoredFence.FromTier) != 0 && SeenByTier(e, f))
+                    || ((sources[i] & StoredFence.FromDatabase) != 0 && SeenByDatabase(e, f));
+            if (!seen) return false;
         }
-        return (tier && SeenByTier(e, f)) || (database && SeenByDatabase(e, f));
+        return matched;
     }
 
     private static bool SeenByDatabase(NostrEvent e, in StoredFence f) => e.CommitSeq != 0 && e.CommitSeq <= f.CommitPosition;
@@ -155,8 +164,9 @@ internal sealed class Subscription
 /// What a REQ's stored answer saw, so that live events it already returned (or left out by a
 /// limit) are not sent again. PostgreSQL's part saw commits up to <see cref="CommitPosition"/>;
 /// the hot tier's part saw the events it had taken up to <see cref="TierPosition"/> (TierSeq).
-/// <see cref="Sources"/>: per filter, which answered it (null: PostgreSQL answered them all).
-internal readonly record struct StoredFence(long CommitPosition, long TierPosition, byte[]? Sources)
+/// <see cref="Sources"/>: per filter, which answered it (null: PostgreSQL answered them all);
+/// <see cref="Sent"/>: when both answered, the ids sent.
+internal readonly record struct StoredFence(long CommitPosition, long TierPosition, byte[]? Sources, HashSet<Key32>? Sent = null)
 {
     public const byte FromTier = 1, FromDatabase = 2;
 }

@@ -48,6 +48,7 @@ public sealed class HotTierDifferentialTests
                     for (var i = 0; i < batch.Count; i++)
                     {
                         outcomes[batch[i].Id] = (result.Outcomes[i], round);
+                        batch[i].CommitSeq = result.Position;
                         if (result.Outcomes[i] == WriteOutcome.Stored) tier.Add(batch[i]);   // what the writer publishes
                     }
                     written.AddRange(batch);

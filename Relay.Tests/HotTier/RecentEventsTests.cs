@@ -1,0 +1,50 @@
+using Relay.Server.HotTier;
+using Relay.Storage.Model;
+
+namespace Relay.Tests.HotTier;
+
+/// Orders the tier sees that a single writer never produces: events from two processes arrive in
+/// any order, so the tier must decide as the database did, by commit position.
+public sealed class RecentEventsTests
+{
+    private const long T = 1_700_000_000;
+
+    [Theory]
+    [InlineData(9, false)]    // the wrap was committed before the request to vanish: removed, as the database did
+    [InlineData(10, false)]   // in the same transaction: removed too
+    [InlineData(11, true)]    // after it: the database keeps it, whichever the tier heard of first
+    public void A_request_to_vanish_removes_the_gift_wraps_to_its_author_committed_before_it_only(long wrapCommit, bool kept)
+    {
+        using var author = EventSigner.Random();
+        using var sender = EventSigner.Random();
+        var vanish = author.SignEvent(62, "", [["relay", "ALL_RELAYS"]], T);
+        vanish.CommitSeq = 10;
+        var wrap = sender.SignEvent(1059, "sealed", [["p", author.Pubkey]], T - 5);
+        wrap.CommitSeq = wrapCommit;
+        var tier = new RecentEvents(1 << 20);
+        Assert.True(tier.Add(wrap));     // this process stored the wrap ...
+        tier.Add(vanish);                // ... and heard of the other process's request after it
+        var answer = new List<NostrEvent>();
+        Assert.Equal(RecentEvents.Answer.Complete, tier.Query(new NostrFilter { Kinds = [1059] }, 500, T, answer));
+        Assert.Equal(kept ? [wrap.Id] : [], answer.Select(e => e.Id));
+    }
+
+    [Fact]
+    public void An_answer_is_complete_only_when_the_horizon_proves_it()
+    {
+        using var author = EventSigner.Random();
+        var tier = new RecentEvents(3_000);   // a few events: the horizon moves
+        for (var i = 0; i < 20; i++) tier.Add(author.SignEvent(1, $"note {i}", createdAt: T + i));
+        Assert.True(tier.Horizon > T, "the budget moved the horizon");
+        var into = new List<NostrEvent>();
+        // Fewer than asked are held at or after the horizon: older ones may be in PostgreSQL.
+        Assert.Equal(RecentEvents.Answer.None, tier.Query(new NostrFilter { Authors = [author.Pubkey], Limit = 50 }, 500, T + 100, into));
+        Assert.Empty(into);
+        // The limit fills from memory, or since is at or after the horizon: complete.
+        Assert.Equal(RecentEvents.Answer.Complete, tier.Query(new NostrFilter { Authors = [author.Pubkey], Limit = 2 }, 500, T + 100, into));
+        Assert.Equal(["note 19", "note 18"], into.Select(e => System.Text.Json.JsonDocument.Parse(e.Raw).RootElement.GetProperty("content").GetString()));
+        into.Clear();
+        Assert.Equal(RecentEvents.Answer.Complete, tier.Query(new NostrFilter { Authors = [author.Pubkey], Since = tier.Horizon }, 500, T + 100, into));
+        Assert.Equal(T + 20 - tier.Horizon, into.Count);
+    }
+}
