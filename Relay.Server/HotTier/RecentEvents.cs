@@ -17,7 +17,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     {
         public readonly NostrEvent Event = e;
         public readonly Key32 Id = e.IdKey;
-        public long CreatedAt => Event.CreatedAt;
+        public readonly long CreatedAt = e.CreatedAt;   // here, not behind Event: compared on every index step
     }
 
     /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
@@ -37,7 +37,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly Dictionary<Key32, SortedSet<Held>> _byAuthor = [];
     private readonly Dictionary<(char, string), SortedSet<Held>> _byTag = [];
     private readonly Dictionary<int, SortedSet<Held>> _byKind = [];
-    private readonly SortedSet<Held> _all = new(NewestFirst.Instance);
+    // Strings many held events share: authors (also as `p` values) and tag names.
+    private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
     private readonly Dictionary<(Key32, int, string), Held> _versions = [];
     // What deletion and vanish requests named, as the database keeps them: an event that arrives
     // after the request that deletes it (from another process, late) is refused here too.
@@ -73,6 +74,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (e.CreatedAt < Horizon || _byId.ContainsKey(e.IdKey) || Refused(e)) return false;
         var cls = e.Class;
         if (cls is KindClass.Ephemeral) return false;
+        e = e.Slim(Share);
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
@@ -126,6 +128,13 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
     }
 
+    private string Share(string s)
+    {
+        if (_shared.TryGetValue(s, out var shared)) return shared;
+        _shared[s] = s;
+        return s;
+    }
+
     private bool Refused(NostrEvent e)
     {
         if (e.Kind is not (Kinds.Deletion or Kinds.RequestToVanish) && _deletedIds.Contains((e.PubkeyKey, e.IdKey))) return true;
@@ -176,7 +185,6 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         Set(_byAuthor, e.PubkeyKey).Add(h);
         Set(_byKind, e.Kind).Add(h);
         foreach (var (name, value) in e.IndexedTags()) Set(_byTag, (name, value)).Add(h);
-        _all.Add(h);
         _bytes += Cost(e);
     }
 
@@ -187,7 +195,6 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         Unset(_byAuthor, e.PubkeyKey, h);
         Unset(_byKind, e.Kind, h);
         foreach (var (name, value) in e.IndexedTags()) Unset(_byTag, (name, value), h);
-        _all.Remove(h);
         var cls = e.Class;
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
@@ -200,10 +207,13 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// Over budget: the oldest second goes, whole, and the horizon moves past it (O(evicted)).
     private void Evict()
     {
-        while (_bytes > budgetBytes && _all.Count > 0)
+        while (_bytes > budgetBytes && _byKind.Count > 0)
         {
-            var oldest = _all.Max!.CreatedAt;
-            while (_all.Count > 0 && _all.Max!.CreatedAt == oldest) Remove(_all.Max!);
+            // The oldest second held is the oldest among the kinds' oldest (kinds are few).
+            var oldest = long.MaxValue;
+            foreach (var set in _byKind.Values) oldest = Math.Min(oldest, set.Max!.CreatedAt);
+            foreach (var set in _byKind.Values.ToArray())
+                while (set.Count > 0 && set.Max!.CreatedAt == oldest) Remove(set.Max!);
             Horizon = oldest + 1;
         }
     }
@@ -294,7 +304,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             return values.Length == 1 ? Own(_byTag, (name, values[0])) : Merge(values.Distinct().Select(v => _byTag.GetValueOrDefault((name, v))));
         }
         if (f.Kinds is { } kinds) return kinds.Length == 1 ? Own(_byKind, kinds[0]) : Merge(kinds.Distinct().Select(k => _byKind.GetValueOrDefault(k)));
-        return _all;
+        return Merge(_byKind.Values);   // no index narrows it: every kind, merged
     }
 
     private static IEnumerable<Held> Own<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key) where TKey : notnull =>

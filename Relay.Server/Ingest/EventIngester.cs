@@ -17,7 +17,7 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
 {
     public const string DuplicateMessage = "duplicate: already have this event";
 
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _inFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Key32, TaskCompletionSource<bool>> _inFlight = new();
 
     public async ValueTask SubmitAsync(IEventSource source, NostrEvent e)
     {
@@ -36,10 +36,10 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
         var mine = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         while (true)
         {
-            var stored = recent.Contains(e.Id);
+            var stored = recent.Contains(e.IdKey);
             if (!stored)
             {
-                var current = _inFlight.GetOrAdd(e.Id, mine);
+                var current = _inFlight.GetOrAdd(e.IdKey, mine);
                 if (current == mine) break;
                 stored = await current.Task.WaitAsync(source.Aborted);
             }
@@ -58,7 +58,7 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
         }
         catch (OperationCanceledException)
         {
-            Done(e.Id, stored: false);   // the sender went away while waiting
+            Done(e.IdKey, stored: false);   // the sender went away while waiting
             throw;
         }
         catch (System.Threading.Channels.ChannelClosedException)
@@ -72,25 +72,26 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
     public void Finish(IngestJob job, EventOutcome outcome, string message = "")
     {
         var id = job.Event.Id;
+        var key = job.Event.IdKey;
         switch (outcome)
         {
             case EventOutcome.Stored:
                 metrics.EventsStored.Increment();
-                Done(id, stored: true);
+                Done(key, stored: true);
                 job.Source.Answer(id, true, "");
                 break;
             case EventOutcome.Duplicate:
-                Done(id, stored: true);
+                Done(key, stored: true);
                 AnswerDuplicate(job.Source, id);
                 break;
             case EventOutcome.Ephemeral:
                 metrics.EventsEphemeral.Increment();
-                Done(id, stored: false);
+                Done(key, stored: false);
                 job.Source.Answer(id, true, "");
                 break;
             default:
                 metrics.Rejected(message);
-                Done(id, stored: false);
+                Done(key, stored: false);
                 job.Source.Answer(id, false, message);
                 break;
         }
@@ -103,7 +104,7 @@ internal sealed class EventIngester(WritePolicy[] policies, VerifyQueues verifyQ
     }
 
     /// <paramref name="stored"/> means the event is in the database (new or duplicate).
-    private void Done(string id, bool stored)
+    private void Done(Key32 id, bool stored)
     {
         if (stored) recent.Add(id);
         if (_inFlight.TryRemove(id, out var waiting)) waiting.TrySetResult(stored);

@@ -1,3 +1,5 @@
+using Relay.Storage.Model;
+
 namespace Relay.Server.Ingest;
 
 /// A bounded set of recently stored event ids (FIFO eviction), so a re-broadcast event is
@@ -5,21 +7,21 @@ namespace Relay.Server.Ingest;
 internal sealed class RecentIds(int capacity)
 {
     private readonly object _gate = new();
-    private readonly HashSet<string> _set = new(StringComparer.Ordinal);
-    private readonly Queue<string> _order = new();
+    private readonly HashSet<Key32> _set = [];
+    private readonly Queue<Key32> _order = new();
 
-    public bool Contains(string id)
+    public bool Contains(Key32 id)
     {
         lock (_gate) return _set.Contains(id);
     }
 
     /// Forgets a deleted event (its slot in the FIFO ages out as usual).
-    public void Remove(string id)
+    public void Remove(Key32 id)
     {
         lock (_gate) _set.Remove(id);
     }
 
-    public void Add(string id)
+    public void Add(Key32 id)
     {
         lock (_gate)
         {

@@ -28,7 +28,7 @@ internal sealed class DeletionRecords(RecentIds recent, string? relayUrl)
     public void OnStored(NostrEvent e)
     {
         if (e.Kind == Kinds.Deletion)
-            foreach (var id in DeletionRequests.EventIds(e)) recent.Remove(id);
+            foreach (var id in DeletionRequests.EventIds(e)) recent.Remove(Key32.Parse(id));
         else if (e.Kind == Kinds.RequestToVanish && DeletionRequests.VanishesHere(e, relayUrl))
         {
             _vanished.AddOrUpdate(e.PubkeyKey, e.CreatedAt, (_, held) => Math.Max(held, e.CreatedAt));

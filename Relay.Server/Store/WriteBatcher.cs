@@ -138,7 +138,7 @@ internal sealed class WriteBatcher(
         // Deleted events are no longer "recently stored" (answering above may have just added
         // some): a copy sent again must reach the writer, which refuses it, instead of being
         // answered "duplicate" from memory.
-        foreach (var id in removed) recent.Remove(id);
+        foreach (var id in removed) recent.Remove(Key32.Parse(id));
         if (span is not null)
         {
             span.SetTag("relay.batch.stored", outcomes.Count(o => o == WriteOutcome.Stored));

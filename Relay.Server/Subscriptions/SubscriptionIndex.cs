@@ -15,8 +15,8 @@ internal sealed class SubscriptionIndex
     }
 
     private readonly object _gate = new();
-    private readonly Dictionary<string, HashSet<Entry>> _byId = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, HashSet<Entry>> _byAuthor = new(StringComparer.Ordinal);
+    private readonly Dictionary<Key32, HashSet<Entry>> _byId = [];
+    private readonly Dictionary<Key32, HashSet<Entry>> _byAuthor = [];
     private readonly Dictionary<(char, string), HashSet<Entry>> _byTag = new();
     private readonly Dictionary<int, HashSet<Entry>> _byKind = new();
     private readonly HashSet<Entry> _all = [];
@@ -100,8 +100,8 @@ internal sealed class SubscriptionIndex
             var seq = ++_seq;
             if (e.CommitSeq > _latestCommit) _latestCommit = e.CommitSeq;
             if (_recent.Length > 0 && e.CommitSeq != 0) Keep(seq, e);   // ephemeral events are never stored: nothing to catch up
-            Visit(_byId.GetValueOrDefault(e.Id), e, seq, into);
-            Visit(_byAuthor.GetValueOrDefault(e.Pubkey), e, seq, into);
+            Visit(_byId.GetValueOrDefault(e.IdKey), e, seq, into);
+            Visit(_byAuthor.GetValueOrDefault(e.PubkeyKey), e, seq, into);
             foreach (var t in e.Tags)
                 if (t.Length >= 2 && t[0].Length == 1)
                     Visit(_byTag.GetValueOrDefault((t[0][0], t[1])), e, seq, into);
@@ -165,8 +165,8 @@ internal sealed class SubscriptionIndex
 
     private void ForEachKey(NostrFilter f, Entry entry, Action<HashSet<Entry>, Entry> act, bool create)
     {
-        if (f.Ids is { } ids) { foreach (var id in ids) Apply(_byId, id); return; }
-        if (f.Authors is { } authors) { foreach (var a in authors) Apply(_byAuthor, a); return; }
+        if (f.IdKeys is { } ids) { foreach (var id in ids) Apply(_byId, id); return; }
+        if (f.AuthorKeys is { } authors) { foreach (var a in authors) Apply(_byAuthor, a); return; }
         if (f.Tags.Length > 0)
         {
             var (name, values) = f.Tags[0];

@@ -95,8 +95,8 @@ internal sealed class SignatureVerifier(
         Span<byte> xonly = stackalloc byte[64];
         Span<byte> id = stackalloc byte[32];
         Span<byte> sig = stackalloc byte[64];
-        Convert.FromHexString(e.Pubkey, pubkey, out _, out _);
-        Convert.FromHexString(e.Id, id, out _, out _);
+        e.PubkeyKey.WriteBytes(pubkey);   // parsed once, at the parser
+        e.IdKey.WriteBytes(id);
         Convert.FromHexString(e.Sig, sig, out _, out _);
         return secp.XonlyPubkeyParse(xonly, pubkey) && secp.SchnorrsigVerify(sig, id, xonly);
     }

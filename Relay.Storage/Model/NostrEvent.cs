@@ -89,6 +89,25 @@ public sealed class NostrEvent
             if (t.Length >= 2 && t[0].Length == 1 && char.IsAsciiLetter(t[0][0])) yield return (t[0][0], t[1]);
     }
 
-    public byte[] IdBytes() => Convert.FromHexString(Id);
-    public byte[] PubkeyBytes() => Convert.FromHexString(Pubkey);
+    /// A copy to hold for long (the hot tier): without the signature (checked already, and still
+    /// inside <see cref="Raw"/>), with the author's hex string from <paramref name="share"/> (one per
+    /// author, not one per event). Tag names and `p` values are shared in place the same way (equal
+    /// strings, so whoever else holds this event's tags sees no difference).
+    public NostrEvent Slim(Func<string, string> share)
+    {
+        foreach (var t in Tags)
+        {
+            if (t.Length == 0) continue;
+            t[0] = share(t[0]);
+            if (t.Length >= 2 && t[0] == "p" && t[1].Length == 64) t[1] = share(t[1]);
+        }
+        return new NostrEvent
+        {
+            Id = Id, Pubkey = share(Pubkey), Sig = "", CreatedAt = CreatedAt, Kind = Kind, Tags = Tags, Raw = Raw,
+            ContentLength = ContentLength, CommitSeq = CommitSeq, TierSeq = TierSeq,
+        };
+    }
+
+    public byte[] IdBytes() => IdKey.ToBytes();
+    public byte[] PubkeyBytes() => PubkeyKey.ToBytes();
 }

@@ -34,8 +34,9 @@ public sealed class NostrFilter
 
     public bool Matches(NostrEvent e)
     {
-        if (Ids is not null && Array.IndexOf(Ids, e.Id) < 0) return false;
-        if (Authors is not null && Array.IndexOf(Authors, e.Pubkey) < 0) return false;
+        // 32-byte keys, parsed once per filter and once per event: no string compares.
+        if (IdKeys is { } ids && Array.IndexOf(ids, e.IdKey) < 0) return false;
+        if (AuthorKeys is { } authors && Array.IndexOf(authors, e.PubkeyKey) < 0) return false;
         if (Kinds is not null && Array.IndexOf(Kinds, e.Kind) < 0) return false;
         if (Since is { } since && e.CreatedAt < since) return false;
         if (Until is { } until && e.CreatedAt > until) return false;
