@@ -13,30 +13,10 @@ namespace Relay.Server.HotTier;
 /// Not thread-safe: the caller serialises (one lock; the bus loop feeds it).
 internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 {
-    private sealed class Held(NostrEvent e)
-    {
-        public readonly NostrEvent Event = e;
-        public readonly Key32 Id = e.IdKey;
-        public readonly long CreatedAt = e.CreatedAt;   // here, not behind Event: compared on every index step
-    }
-
-    /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
-    private sealed class NewestFirst : IComparer<Held>
-    {
-        public static readonly NewestFirst Instance = new();
-
-        public int Compare(Held? x, Held? y)
-        {
-            if (ReferenceEquals(x, y)) return 0;
-            var c = y!.CreatedAt.CompareTo(x!.CreatedAt);
-            return c != 0 ? c : x.Id.CompareTo(y.Id);
-        }
-    }
-
     private readonly Dictionary<Key32, Held> _byId = [];
-    private readonly Dictionary<Key32, SortedSet<Held>> _byAuthor = [];
-    private readonly Dictionary<(char, string), SortedSet<Held>> _byTag = [];
-    private readonly Dictionary<int, SortedSet<Held>> _byKind = [];
+    private readonly Dictionary<Key32, TimeIndex> _byAuthor = [];
+    private readonly Dictionary<(char, string), TimeIndex> _byTag = [];
+    private readonly Dictionary<int, TimeIndex> _byKind = [];
     // Strings many held events share: authors (also as `p` values) and tag names.
     private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
     private readonly Dictionary<(Key32, int, string), Held> _versions = [];
@@ -81,7 +61,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             var held = new Held(e);
             if (_versions.TryGetValue(key, out var current))
             {
-                if (NewestFirst.Instance.Compare(current, held) < 0) return false;   // the held one is newer
+                if (Held.NewestFirst(current, held) < 0) return false;   // the held one is newer
                 Remove(current);
             }
             _versions[key] = held;
@@ -154,13 +134,15 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             _vanished[author] = Math.Max(_vanished.GetValueOrDefault(author), request.CreatedAt);
             var gone = new List<Held>();
             if (_byAuthor.TryGetValue(author, out var own))
-                gone.AddRange(own.Where(h => h.Event.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt));
+                foreach (var h in own.Window)
+                    if (!h.Gone && h.Event.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt) gone.Add(h);
             // Gift wraps to the author go only if committed before the request or with it, as the
             // writer's statement removes them (loaded ones, CommitSeq 0, were: a request replayed
             // after a load was not in the load's snapshot, so the snapshot is older).
             if (_byTag.TryGetValue(('p', request.Pubkey), out var addressed))
-                gone.AddRange(addressed.Where(h => h.Event.Kind == 1059 && h.CreatedAt <= request.CreatedAt
-                                                    && (h.Event.CommitSeq == 0 || h.Event.CommitSeq <= request.CommitSeq)));
+                foreach (var h in addressed.Window)
+                    if (!h.Gone && h.Event.Kind == 1059 && h.CreatedAt <= request.CreatedAt
+                        && (h.Event.CommitSeq == 0 || h.Event.CommitSeq <= request.CommitSeq)) gone.Add(h);
             foreach (var h in gone.Distinct()) Remove(h);
             return;
         }
@@ -182,9 +164,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     {
         var e = h.Event;
         _byId[h.Id] = h;
-        Set(_byAuthor, e.PubkeyKey).Add(h);
-        Set(_byKind, e.Kind).Add(h);
-        foreach (var (name, value) in e.IndexedTags()) Set(_byTag, (name, value)).Add(h);
+        Index(_byAuthor, e.PubkeyKey).Add(h);
+        Index(_byKind, e.Kind).Add(h);
+        foreach (var (name, value) in e.IndexedTags()) Index(_byTag, (name, value)).Add(h);
         _bytes += Cost(e);
     }
 
@@ -192,9 +174,10 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     {
         var e = h.Event;
         if (!_byId.Remove(h.Id)) return;
-        Unset(_byAuthor, e.PubkeyKey, h);
-        Unset(_byKind, e.Kind, h);
-        foreach (var (name, value) in e.IndexedTags()) Unset(_byTag, (name, value), h);
+        h.Gone = true;
+        Unindex(_byAuthor, e.PubkeyKey);
+        Unindex(_byKind, e.Kind);
+        foreach (var (name, value) in e.IndexedTags()) Unindex(_byTag, (name, value));
         var cls = e.Class;
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
@@ -211,9 +194,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         {
             // The oldest second held is the oldest among the kinds' oldest (kinds are few).
             var oldest = long.MaxValue;
-            foreach (var set in _byKind.Values) oldest = Math.Min(oldest, set.Max!.CreatedAt);
-            foreach (var set in _byKind.Values.ToArray())
-                while (set.Count > 0 && set.Max!.CreatedAt == oldest) Remove(set.Max!);
+            foreach (var index in _byKind.Values) oldest = Math.Min(oldest, index.Oldest!.CreatedAt);
+            foreach (var index in _byKind.Values.ToArray())
+                while (index.Oldest is { } h && h.CreatedAt == oldest) Remove(h);
             Horizon = oldest + 1;
         }
     }
@@ -221,15 +204,17 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     // The raw JSON plus a rough share of the index entries (one node per index it sits in).
     private static long Cost(NostrEvent e) => e.Raw.Length + 64L * (4 + e.Tags.Length);
 
-    private static SortedSet<Held> Set<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key) where TKey : notnull
+    private static TimeIndex Index<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
     {
-        if (!map.TryGetValue(key, out var set)) map[key] = set = new SortedSet<Held>(NewestFirst.Instance);
-        return set;
+        if (!map.TryGetValue(key, out var index)) map[key] = index = new TimeIndex();
+        return index;
     }
 
-    private static void Unset<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key, Held h) where TKey : notnull
+    private static void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
     {
-        if (map.TryGetValue(key, out var set) && set.Remove(h) && set.Count == 0) map.Remove(key);
+        if (!map.TryGetValue(key, out var index)) return;
+        index.Removed();
+        if (index.Live == 0) map.Remove(key);
     }
 
     /// How much of a filter's answer the tier has.
@@ -261,7 +246,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             foreach (var id in ids)
                 if (_byId.TryGetValue(id, out var h)) held.Add(h);
                 else absent++;
-            held.Sort(NewestFirst.Instance);
+            held.Sort(Held.NewestFirst);
             foreach (var h in held)
                 if (into.Count - start < limit && Visible(h.Event, f, now)) into.Add(h.Event);
             held.Clear();
@@ -277,13 +262,25 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
         var complete = (f.Since ?? long.MinValue) >= Horizon;
         if (!complete && f.Until < Horizon) return Answer.None;   // all of it is older than what is held
-        foreach (var h in Candidates(f))
+        var lists = t_lists ??= [];
+        lists.Clear();
+        Candidates(f, lists);
+        var since = f.Since ?? long.MinValue;
+        if (lists.Count == 1)
         {
-            if (f.Since is { } since && h.CreatedAt < since) break;
-            if (!Visible(h.Event, f, now)) continue;
-            into.Add(h.Event);
-            if (into.Count - start == limit) { complete = true; break; }
+            // One index (an author, a tag value, a kind): newest first is the window backwards.
+            var window = lists[0].Window;
+            for (var i = window.Length - 1; i >= 0; i--)
+            {
+                var h = window[i];
+                if (h.CreatedAt < since) break;
+                if (h.Gone || !Visible(h.Event, f, now)) continue;
+                into.Add(h.Event);
+                if (into.Count - start == limit) { complete = true; break; }
+            }
         }
+        else if (lists.Count > 1) complete |= MergeInto(lists, f, since, limit, now, into, start);
+        lists.Clear();
         if (complete) return Answer.Complete;
         into.RemoveRange(start, into.Count - start);
         return Answer.None;
@@ -293,39 +290,61 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 
     private static bool Visible(NostrEvent e, NostrFilter f, long now) => f.Matches(e) && !(e.Expiration <= now);
 
-    /// The held events that may match, newest first, from the most selective index the filter has.
-    private IEnumerable<Held> Candidates(NostrFilter f)
+    [ThreadStatic] private static List<TimeIndex>? t_lists;
+    [ThreadStatic] private static PriorityQueue<int, Held>? t_heads;
+    [ThreadStatic] private static int[]? t_positions;
+    private static readonly Comparer<Held> NewestFirstComparer = Comparer<Held>.Create(Held.NewestFirst);
+
+    /// The indexes whose events may match, from the most selective the filter has.
+    private void Candidates(NostrFilter f, List<TimeIndex> into)
     {
         if (f.AuthorKeys is { } authors)
-            return authors.Length == 1 ? Own(_byAuthor, authors[0]) : Merge(authors.Select(a => _byAuthor.GetValueOrDefault(a)));
+        {
+            foreach (var a in authors) if (_byAuthor.TryGetValue(a, out var index)) into.Add(index);
+            return;
+        }
         if (f.Tags.Length > 0)
         {
             var (name, values) = f.Tags[0];
-            return values.Length == 1 ? Own(_byTag, (name, values[0])) : Merge(values.Distinct().Select(v => _byTag.GetValueOrDefault((name, v))));
+            foreach (var v in values)
+                if (_byTag.TryGetValue((name, v), out var index) && !into.Contains(index)) into.Add(index);
+            return;
         }
-        if (f.Kinds is { } kinds) return kinds.Length == 1 ? Own(_byKind, kinds[0]) : Merge(kinds.Distinct().Select(k => _byKind.GetValueOrDefault(k)));
-        return Merge(_byKind.Values);   // no index narrows it: every kind, merged
+        if (f.Kinds is { } kinds)
+        {
+            foreach (var k in kinds)
+                if (_byKind.TryGetValue(k, out var index) && !into.Contains(index)) into.Add(index);
+            return;
+        }
+        into.AddRange(_byKind.Values);   // nothing narrows it: every kind
     }
 
-    private static IEnumerable<Held> Own<TKey>(Dictionary<TKey, SortedSet<Held>> map, TKey key) where TKey : notnull =>
-        map.TryGetValue(key, out var set) ? set : [];
-
-    /// Several newest-first sets as one newest-first sequence, each event once.
-    private static IEnumerable<Held> Merge(IEnumerable<SortedSet<Held>?> sets)
+    /// Several indexes merged newest first (an event in two of them, by two tag values, once);
+    /// true once the limit is reached.
+    private static bool MergeInto(List<TimeIndex> lists, NostrFilter f, long since, int limit, long now, List<NostrEvent> into, int start)
     {
-        var queue = new PriorityQueue<IEnumerator<Held>, Held>(NewestFirst.Instance);
-        foreach (var set in sets)
+        var heads = t_heads ??= new PriorityQueue<int, Held>(NewestFirstComparer);
+        heads.Clear();
+        if (t_positions is null || t_positions.Length < lists.Count) t_positions = new int[Math.Max(16, lists.Count)];
+        var positions = t_positions;
+        for (var k = 0; k < lists.Count; k++)
         {
-            if (set is null) continue;
-            var it = set.GetEnumerator();
-            if (it.MoveNext()) queue.Enqueue(it, it.Current);
+            positions[k] = lists[k].Window.Length - 1;
+            if (positions[k] >= 0) heads.Enqueue(k, lists[k].Window[positions[k]]);
         }
         Held? last = null;
-        while (queue.TryDequeue(out var it, out var h))
+        var full = false;
+        while (heads.TryDequeue(out var k, out var h))
         {
-            if (!ReferenceEquals(h, last)) yield return h;
+            if (h.CreatedAt < since) break;
+            if (--positions[k] >= 0) heads.Enqueue(k, lists[k].Window[positions[k]]);
+            if (ReferenceEquals(h, last) || h.Gone) continue;
             last = h;
-            if (it.MoveNext()) queue.Enqueue(it, it.Current);
+            if (!Visible(h.Event, f, now)) continue;
+            into.Add(h.Event);
+            if (into.Count - start == limit) { full = true; break; }
         }
+        heads.Clear();
+        return full;
     }
 }

@@ -1,0 +1,99 @@
+using Relay.Storage.Model;
+
+namespace Relay.Server.HotTier;
+
+/// An event the hot tier holds, as its indexes see it.
+internal sealed class Held(NostrEvent e)
+{
+    public readonly NostrEvent Event = e;
+    public readonly Key32 Id = e.IdKey;
+    public readonly long CreatedAt = e.CreatedAt;   // here, not behind Event: compared on every index step
+    /// Removed from the tier (replaced, deleted, evicted): its index entries are skipped, and
+    /// squeezed out later.
+    public bool Gone;
+
+    /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
+    /// Negative when <paramref name="x"/> comes first (is newer).
+    public static int NewestFirst(Held x, Held y)
+    {
+        var c = y.CreatedAt.CompareTo(x.CreatedAt);
+        return c != 0 ? c : x.Id.CompareTo(y.Id);
+    }
+}
+
+/// One index key's held events (an author's, a kind's, a tag value's) in an array, oldest first.
+/// Events nearly always arrive newest, so adding is an append, and eviction takes from the front
+/// (O(1) each, 8 bytes an entry, no node per entry as a tree has); one that arrives out of order
+/// moves the newer ones after it. Removal only marks the event (Held.Gone): marked entries are
+/// skipped, dropped from the front as it advances, and squeezed out once they are half the array.
+internal sealed class TimeIndex
+{
+    private Held[] _items = new Held[2];
+    private int _start, _end;   // the window in use: [_start, _end)
+    private int _gone;          // marked entries inside the window
+
+    /// Entries not removed.
+    public int Live => _end - _start - _gone;
+
+    /// The window, oldest first (may hold removed entries: check Gone).
+    public ReadOnlySpan<Held> Window => _items.AsSpan(_start, _end - _start);
+
+    public void Add(Held h)
+    {
+        if (_end == _items.Length) MakeRoom();
+        if (_end == _start || Held.NewestFirst(h, _items[_end - 1]) < 0)
+        {
+            _items[_end++] = h;   // the usual case: newer than everything held here
+            return;
+        }
+        // Out of order: after every entry newer... i.e. before the first entry newer than h.
+        int lo = _start, hi = _end;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (Held.NewestFirst(_items[mid], h) > 0) lo = mid + 1;   // _items[mid] is older
+            else hi = mid;
+        }
+        Array.Copy(_items, lo, _items, lo + 1, _end - lo);
+        _items[lo] = h;
+        _end++;
+    }
+
+    /// One of the entries was marked Gone.
+    public void Removed()
+    {
+        _gone++;
+        while (_start < _end && _items[_start].Gone)
+        {
+            _items[_start++] = null!;
+            _gone--;
+        }
+        if (_start == _end) _start = _end = 0;
+        else if (_gone > 8 && _gone * 2 > _end - _start) Compact();
+    }
+
+    /// The oldest entry not removed (the front, once removals have advanced it).
+    public Held? Oldest => _start < _end ? _items[_start] : null;
+
+    private void MakeRoom()
+    {
+        var used = _end - _start - _gone;
+        if (used * 2 <= _items.Length && _items.Length > 2) { Compact(); return; }
+        var bigger = new Held[_items.Length * 2];
+        Array.Copy(_items, _start, bigger, 0, _end - _start);
+        _items = bigger;
+        _end -= _start;
+        _start = 0;
+    }
+
+    private void Compact()
+    {
+        var n = 0;
+        for (var i = _start; i < _end; i++)
+            if (!_items[i].Gone) _items[n++] = _items[i];
+        Array.Clear(_items, n, _end - n);
+        _start = 0;
+        _end = n;
+        _gone = 0;
+    }
+}
