@@ -4,13 +4,14 @@ namespace Relay.Storage.Model;
 /// Built only by <see cref="EventParser"/>, which has checked shapes and the id (not the signature).
 public sealed class NostrEvent
 {
-    private readonly string _id = "";
+    private string? _id;
 
     /// 64 lowercase hex; <see cref="IdKey"/> is its 32 bytes, parsed once here (the hot tier
-    /// indexes by it, and the parser has the hex at hand).
+    /// indexes by it, and the parser has the hex at hand). A slim copy keeps only the key and
+    /// writes the hex again if asked.
     public required string Id
     {
-        get => _id;
+        get => _id ??= IdKey.ToHex();
         init { _id = value; IdKey = Key32.Parse(value); }
     }
 
@@ -90,7 +91,7 @@ public sealed class NostrEvent
     }
 
     /// A copy to hold for long (the hot tier): without the signature (checked already, and still
-    /// inside <see cref="Raw"/>), with the author's hex string from <paramref name="share"/> (one per
+    /// inside <see cref="Raw"/>) or the id's hex string (the key is kept), with the author's hex string from <paramref name="share"/> (one per
     /// author, not one per event). Tag names and `p` values are shared in place the same way (equal
     /// strings, so whoever else holds this event's tags sees no difference).
     public NostrEvent Slim(Func<string, string> share)
@@ -101,12 +102,27 @@ public sealed class NostrEvent
             t[0] = share(t[0]);
             if (t.Length >= 2 && t[0] == "p" && t[1].Length == 64) t[1] = share(t[1]);
         }
-        return new NostrEvent
-        {
-            Id = Id, Pubkey = share(Pubkey), Sig = "", CreatedAt = CreatedAt, Kind = Kind, Tags = Tags, Raw = Raw,
-            ContentLength = ContentLength, CommitSeq = CommitSeq, TierSeq = TierSeq,
-        };
+        return new NostrEvent(this, share(Pubkey));
     }
+
+    public NostrEvent() { }
+
+#pragma warning disable CS8618 // Id is written from IdKey when asked (its getter never returns null)
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+    private NostrEvent(NostrEvent from, string pubkey)
+    {
+        IdKey = from.IdKey;   // no hex string: matching and ordering use the key
+        Pubkey = pubkey;
+        Sig = "";
+        CreatedAt = from.CreatedAt;
+        Kind = from.Kind;
+        Tags = from.Tags;
+        Raw = from.Raw;
+        ContentLength = from.ContentLength;
+        CommitSeq = from.CommitSeq;
+        TierSeq = from.TierSeq;
+    }
+#pragma warning restore CS8618
 
     public byte[] IdBytes() => IdKey.ToBytes();
     public byte[] PubkeyBytes() => PubkeyKey.ToBytes();
