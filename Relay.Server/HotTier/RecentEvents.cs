@@ -17,6 +17,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly Dictionary<Key32, TimeIndex> _byAuthor = [];
     private readonly Dictionary<(char, string), TimeIndex> _byTag = [];
     private readonly Dictionary<int, TimeIndex> _byKind = [];
+    private readonly TimeIndex _all = new();   // every held event: eviction's oldest, and filters nothing narrows
+    private readonly List<(char, string)> _tagKeys = [];
     // Strings many held events share: authors (also as `p` values) and tag names.
     private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
     private readonly Dictionary<(Key32, int, string), Held> _versions = [];
@@ -108,11 +110,24 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
     }
 
+    /// One string for equal ones, for authors (also as `p` values) and short tag names only (what
+    /// clients cannot vary at will), forgotten wholesale past a million (sharing only saves memory).
     private string Share(string s)
     {
+        if (s.Length > 2 && !Hex.IsLowerHex(s, 64)) return s;
         if (_shared.TryGetValue(s, out var shared)) return shared;
+        if (_shared.Count >= 1_000_000) _shared.Clear();
         _shared[s] = s;
         return s;
+    }
+
+    /// The event's (name, value) index keys, each once (a tag may be repeated: `["p", x]` twice).
+    private List<(char, string)> TagKeys(NostrEvent e)
+    {
+        _tagKeys.Clear();
+        foreach (var key in e.IndexedTags())
+            if (!_tagKeys.Contains(key)) _tagKeys.Add(key);
+        return _tagKeys;
     }
 
     private bool Refused(NostrEvent e)
@@ -166,7 +181,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         _byId[h.Id] = h;
         Index(_byAuthor, e.PubkeyKey).Add(h);
         Index(_byKind, e.Kind).Add(h);
-        foreach (var (name, value) in e.IndexedTags()) Index(_byTag, (name, value)).Add(h);
+        foreach (var key in TagKeys(e)) Index(_byTag, key).Add(h);
+        _all.Add(h);
         _bytes += Cost(e);
     }
 
@@ -177,7 +193,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         h.Gone = true;
         Unindex(_byAuthor, e.PubkeyKey);
         Unindex(_byKind, e.Kind);
-        foreach (var (name, value) in e.IndexedTags()) Unindex(_byTag, (name, value));
+        foreach (var key in TagKeys(e)) Unindex(_byTag, key);
+        _all.Removed();
         var cls = e.Class;
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
@@ -190,13 +207,11 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// Over budget: the oldest second goes, whole, and the horizon moves past it (O(evicted)).
     private void Evict()
     {
-        while (_bytes > budgetBytes && _byKind.Count > 0)
+        while (_bytes > budgetBytes && _all.Live > 0)
         {
             // The oldest second held is the oldest among the kinds' oldest (kinds are few).
-            var oldest = long.MaxValue;
-            foreach (var index in _byKind.Values) oldest = Math.Min(oldest, index.Oldest!.CreatedAt);
-            foreach (var index in _byKind.Values.ToArray())
-                while (index.Oldest is { } h && h.CreatedAt == oldest) Remove(h);
+            var oldest = _all.Oldest!.CreatedAt;
+            while (_all.Oldest is { } h && h.CreatedAt == oldest) Remove(h);
             Horizon = oldest + 1;
         }
     }
@@ -318,7 +333,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
                 if (_byKind.TryGetValue(k, out var index) && !into.Contains(index)) into.Add(index);
             return;
         }
-        into.AddRange(_byKind.Values);   // nothing narrows it: every kind
+        into.Add(_all);   // nothing narrows it
     }
 
     /// Several indexes merged newest first (an event in two of them, by two tag values, once);

@@ -40,6 +40,14 @@ internal sealed class TimeIndex
 
     public void Add(Held h)
     {
+        if (_end > _start && Held.NewestFirst(h, _items[_start]) > 0)
+        {
+            // Older than everything held here: loading from the database (newest first) does
+            // only this, so the front grows as cheaply as the end.
+            if (_start == 0) MakeRoomAtFront();
+            _items[--_start] = h;
+            return;
+        }
         if (_end == _items.Length) MakeRoom();
         if (_end == _start || Held.NewestFirst(h, _items[_end - 1]) < 0)
         {
@@ -84,6 +92,16 @@ internal sealed class TimeIndex
         _items = bigger;
         _end -= _start;
         _start = 0;
+    }
+
+    private void MakeRoomAtFront()
+    {
+        var count = _end - _start;
+        var bigger = new Held[Math.Max(4, _items.Length * 2)];
+        Array.Copy(_items, _start, bigger, bigger.Length - count, count);
+        _items = bigger;
+        _start = bigger.Length - count;
+        _end = bigger.Length;
     }
 
     private void Compact()

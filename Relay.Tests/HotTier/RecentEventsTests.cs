@@ -47,4 +47,42 @@ public sealed class RecentEventsTests
         Assert.Equal(RecentEvents.Answer.Complete, tier.Query(new NostrFilter { Authors = [author.Pubkey], Since = tier.Horizon }, 500, T + 100, into));
         Assert.Equal(T + 20 - tier.Horizon, into.Count);
     }
+
+    [Fact]
+    public void An_event_that_repeats_a_tag_is_answered_once_and_removed_cleanly()
+    {
+        using var author = EventSigner.Random();
+        using var mentioned = EventSigner.Random();
+        var tier = new RecentEvents(1 << 20);
+        var twice = author.SignEvent(1, "hi", [["p", mentioned.Pubkey], ["p", mentioned.Pubkey]], T);
+        twice.CommitSeq = 1;
+        tier.Add(twice);
+        var byP = new NostrFilter { Tags = [('p', [mentioned.Pubkey])] };
+        var into = new List<NostrEvent>();
+        tier.Query(byP, 500, T, into);
+        Assert.Equal([twice.Id], into.Select(e => e.Id));
+
+        // Deleted, then another mention: the index for the `p` value still works.
+        var deletion = author.SignEvent(5, "", [["e", twice.Id]], T + 1);
+        deletion.CommitSeq = 2;
+        tier.Add(deletion);
+        var again = author.SignEvent(1, "again", [["p", mentioned.Pubkey]], T + 2);
+        again.CommitSeq = 3;
+        tier.Add(again);
+        into.Clear();
+        tier.Query(byP, 500, T, into);
+        Assert.Equal([again.Id], into.Select(e => e.Id));
+    }
+
+    [Fact]
+    public void Events_added_oldest_last_as_a_load_does_come_back_newest_first()
+    {
+        using var author = EventSigner.Random();
+        var tier = new RecentEvents(1 << 24);
+        var events = Enumerable.Range(0, 300).Select(i => author.SignEvent(1, $"n{i}", createdAt: T + i / 3)).ToList();
+        foreach (var e in events.OrderByDescending(e => e.CreatedAt).ThenBy(e => e.Id, StringComparer.Ordinal)) tier.Add(e);
+        var into = new List<NostrEvent>();
+        tier.Query(new NostrFilter { Authors = [author.Pubkey] }, 500, T, into);
+        Assert.Equal(events.OrderByDescending(e => e.CreatedAt).ThenBy(e => e.Id, StringComparer.Ordinal).Select(e => e.Id), into.Select(e => e.Id));
+    }
 }
