@@ -206,15 +206,7 @@ internal sealed class HotTierKeeper : IAsyncDisposable
     public void BusLost()
     {
         if (!Enabled) return;
-        _lock.EnterWriteLock();
-        try
-        {
-            _busDown = true;
-            _epoch++;
-            _tier = null;
-            _arrivedDuringLoad = null;
-        }
-        finally { _lock.ExitWriteLock(); }
+        SetBus(down: true);
         _log.HotTierDropped();
     }
 
@@ -222,13 +214,7 @@ internal sealed class HotTierKeeper : IAsyncDisposable
     public void BusRestored()
     {
         if (!Enabled) return;
-        _lock.EnterWriteLock();
-        try
-        {
-            _busDown = false;
-            _epoch++;
-        }
-        finally { _lock.ExitWriteLock(); }
+        SetBus(down: false);
         _wake.Release();
     }
 
@@ -292,6 +278,21 @@ internal sealed class HotTierKeeper : IAsyncDisposable
             await cmd.ExecuteNonQueryAsync();
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or ObjectDisposedException) { }
+    }
+
+    /// Down: the tier goes (it cannot hear other processes). Either way a load under way is void.
+    private void SetBus(bool down)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            _busDown = down;
+            _epoch++;
+            if (!down) return;
+            _tier = null;
+            _arrivedDuringLoad = null;
+        }
+        finally { _lock.ExitWriteLock(); }
     }
 
     private async Task LoadLoopAsync()

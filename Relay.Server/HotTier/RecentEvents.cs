@@ -19,6 +19,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly Dictionary<int, TimeIndex> _byKind = [];
     private readonly TimeIndex _all = new();   // every held event: eviction's oldest, and filters nothing narrows
     private readonly List<(char, string)> _tagKeys = [];
+    private readonly HashSet<(char, string)> _tagKeysSeen = [];
     // Strings many held events share: authors (also as `p` values) and tag names.
     private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
     private readonly Dictionary<(Key32, int, string), Held> _versions = [];
@@ -114,8 +115,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// clients cannot vary at will), forgotten wholesale past a million (sharing only saves memory).
     private string Share(string s)
     {
-        if (s.Length > 2 && !Hex.IsLowerHex(s, 64)) return s;
         if (_shared.TryGetValue(s, out var shared)) return shared;
+        if (s.Length > 2 && !Hex.IsLowerHex(s, 64)) return s;
         if (_shared.Count >= 1_000_000) _shared.Clear();
         _shared[s] = s;
         return s;
@@ -125,8 +126,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private List<(char, string)> TagKeys(NostrEvent e)
     {
         _tagKeys.Clear();
+        _tagKeysSeen.Clear();
         foreach (var key in e.IndexedTags())
-            if (!_tagKeys.Contains(key)) _tagKeys.Add(key);
+            if (_tagKeysSeen.Add(key)) _tagKeys.Add(key);   // a contact list has hundreds: no list scan
         return _tagKeys;
     }
 

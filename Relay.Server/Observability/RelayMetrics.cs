@@ -84,7 +84,7 @@ internal sealed class RelayMetrics : IDisposable
             new(GC.CollectionCount(1), new KeyValuePair<string, object?>("generation", "1")),
             new(GC.CollectionCount(2), new KeyValuePair<string, object?>("generation", "2")),
         }, null, "Garbage collections, by generation (each counts the younger ones too)");
-        Meter.CreateObservableCounter("relay.gc.pause", () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the garbage collector paused the process");
+        Meter.CreateObservableCounter("relay.gc.pause_ms", () => (long)GC.GetTotalPauseDuration().TotalMilliseconds, null, "Milliseconds the garbage collector paused the process");
         Meter.CreateObservableGauge("relay.gc.heap", () => GC.GetGCMemoryInfo().HeapSizeBytes, "By", "Managed heap size after the last collection");
         VerifyBatchEvents = Meter.CreateHistogram("relay.verify.batch.events", null, "Events per signature-verification batch", null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = SizeBuckets });
