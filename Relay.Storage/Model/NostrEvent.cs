@@ -72,15 +72,25 @@ public sealed class NostrEvent
         }
     }
 
+    private const long ExpirationUnread = long.MinValue, NoExpiration = long.MaxValue;
+    private long _expiresAt = ExpirationUnread;   // read from the tags once (a held event is asked on every query)
+
     /// NIP-40 expiration timestamp, or null.
     public long? Expiration
     {
         get
         {
-            foreach (var t in Tags)
-                if (t.Length >= 2 && t[0] == "expiration" && long.TryParse(t[1], out var at)) return at;
-            return null;
+            var at = _expiresAt;
+            if (at == ExpirationUnread) _expiresAt = at = ReadExpiration();
+            return at == NoExpiration ? null : at;
         }
+    }
+
+    private long ReadExpiration()
+    {
+        foreach (var t in Tags)
+            if (t.Length >= 2 && t[0] == "expiration" && long.TryParse(t[1], out var at)) return at;
+        return NoExpiration;
     }
 
     /// Single-letter tags with a value: the ones NIP-01 filters can select by (`#e`, `#p`, ...).
