@@ -272,8 +272,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             if (absent == 0 || into.Count - start == limit || (f.Since ?? long.MinValue) >= Horizon) return Answer.Complete;
             if (missing is not null && limit >= ids.Length)
             {
-                foreach (var id in f.Ids!)
-                    if (!_byId.ContainsKey(Key32.Parse(id))) missing.Add(id);
+                foreach (var id in ids)
+                    if (!_byId.ContainsKey(id)) missing.Add(id.ToHex());
                 return Answer.Partial;
             }
             into.RemoveRange(start, into.Count - start);

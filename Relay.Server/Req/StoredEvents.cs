@@ -5,8 +5,10 @@ using Relay.Storage.Postgres;
 
 namespace Relay.Server.Req;
 
-/// Receives one stored event's JSON (valid only during the call).
-internal delegate void RawSink(ReadOnlySpan<byte> raw);
+/// Receives one stored event's JSON (valid only during the call), and the event itself when the
+/// answer has it parsed already (from memory, or merged with memory), so checks need not read
+/// the JSON again; null when PostgreSQL's rows stream straight through.
+internal delegate void RawSink(ReadOnlySpan<byte> raw, NostrEvent? parsed);
 
 /// Where a REQ's stored events come from: the hot tier answers each filter whose whole answer it
 /// provably holds, PostgreSQL (a replica or the primary, see ReadDatabases) the others, and a REQ
@@ -35,7 +37,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             // All of it from PostgreSQL, streamed as it comes.
             using (await slots.EnterAsync(IsHeavy(filters), ct))
             {
-                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span); return ValueTask.CompletedTask; }, acceptReplica, ct);
+                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span, null); return ValueTask.CompletedTask; }, acceptReplica, ct);
                 return (answer.Rows, new StoredFence(answer.Position, 0, null), true);
             }
         }
@@ -57,7 +59,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             events.AddRange(rows);
         }
         if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
-        foreach (var e in events) sink(e.Raw);
+        foreach (var e in events) sink(e.Raw, e);
         var sent = memory.Database is null ? null : events.Select(e => e.IdKey).ToHashSet();
         return (events.Count, new StoredFence(position, memory.Position, memory.Sources, sent), memory.Database is not null);
     }
@@ -104,7 +106,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
                     break;
             }
         }
-        if (database is not null && database.Count == filters.Length && Array.TrueForAll(answers, a => a == RecentEvents.Answer.None)) return null;
+        if (Array.TrueForAll(answers, a => a == RecentEvents.Answer.None)) return null;
         return new FromTier(events, database?.ToArray(), position, sources);
     }
 
