@@ -20,8 +20,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly TimeIndex _all = new();   // every held event: eviction's oldest, and filters nothing narrows
     private readonly List<(char, string)> _tagKeys = [];
     private readonly HashSet<(char, string)> _tagKeysSeen = [];
-    // Strings many held events share: authors (also as `p` values) and tag names.
-    private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
+    // One hex string per author, not one per event.
+    private readonly Dictionary<Key32, string> _pubkeys = [];
     private readonly Dictionary<(Key32, int, string), Held> _versions = [];
     // What deletion and vanish requests named, as the database keeps them: an event that arrives
     // after the request that deletes it (from another process, late) is refused here too.
@@ -57,7 +57,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (e.CreatedAt < Horizon || _byId.ContainsKey(e.IdKey) || Refused(e)) return false;
         var cls = e.Class;
         if (cls is KindClass.Ephemeral) return false;
-        e = e.Slim(Share);
+        e = e.Slim(SharedPubkey(e));
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
@@ -111,15 +111,15 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
     }
 
-    /// One string for equal ones, for authors (also as `p` values) and short tag names only (what
-    /// clients cannot vary at will), forgotten wholesale past a million (sharing only saves memory).
-    private string Share(string s)
+    private static readonly string[] Letters = [.. Enumerable.Range(0, 128).Select(c => ((char)c).ToString())];
+
+    /// The author's hex string the tier already holds, forgotten wholesale past a million
+    /// authors (sharing only saves memory).
+    private string SharedPubkey(NostrEvent e)
     {
-        if (_shared.TryGetValue(s, out var shared)) return shared;
-        if (s.Length > 2 && !Hex.IsLowerHex(s, 64)) return s;
-        if (_shared.Count >= 1_000_000) _shared.Clear();
-        _shared[s] = s;
-        return s;
+        if (_pubkeys.TryGetValue(e.PubkeyKey, out var shared)) return shared;
+        if (_pubkeys.Count >= 1_000_000) _pubkeys.Clear();
+        return _pubkeys[e.PubkeyKey] = e.Pubkey;
     }
 
     /// The event's (name, value) index keys, each once (a tag may be repeated: `["p", x]` twice).
@@ -183,9 +183,38 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         _byId[h.Id] = h;
         Index(_byAuthor, e.PubkeyKey).Add(h);
         Index(_byKind, e.Kind).Add(h);
-        foreach (var key in TagKeys(e)) Index(_byTag, key).Add(h);
+        IndexTags(h);
         _all.Add(h);
         _bytes += Cost(e);
+    }
+
+    /// Indexes the event by its tag values (each once: a tag may be repeated), and holds equal
+    /// tags once: a two-element tag becomes the array its index already holds (a contact list's
+    /// hundreds of `["p", x]`, the same hashtags), a longer one shares the value string. Fewer
+    /// objects per held event is less for every full collection to trace (equal contents, so
+    /// whoever else holds these tags sees no difference).
+    private void IndexTags(Held h)
+    {
+        _tagKeysSeen.Clear();
+        var tags = h.Event.Tags;
+        for (var i = 0; i < tags.Length; i++)
+        {
+            var t = tags[i];
+            if (!NostrEvent.IsIndexed(t)) continue;
+            var key = (t[0][0], t[1]);
+            if (!_byTag.TryGetValue(key, out var index)) _byTag[key] = index = new TimeIndex { Value = t[1] };
+            if (t.Length == 2)
+            {
+                if (index.Pair is { } pair) tags[i] = pair;
+                else index.Pair = t;
+            }
+            else
+            {
+                t[0] = Letters[t[0][0]];
+                t[1] = index.Value!;
+            }
+            if (_tagKeysSeen.Add(key)) index.Add(h);
+        }
     }
 
     private void Remove(Held h)
@@ -219,9 +248,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     }
 
     // What holding it costs the heap: the raw JSON, the event's fields and tags, and its index
-    // entries; calibrated with `Relay.Bench tier-memory` (the load test's 100,000 events: 1,829
+    // entries; calibrated with `Relay.Bench tier-memory` (the load test's 100,000 events: 1,628
     // bytes measured per event held, this says about the same), so HOT_TIER_MB is what it takes.
-    private static long Cost(NostrEvent e) => e.Raw.Length + 680L + 120L * e.Tags.Length;
+    private static long Cost(NostrEvent e) => e.Raw.Length + 640L + 64L * e.Tags.Length;
 
     private static TimeIndex Index<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
     {

@@ -32,6 +32,10 @@ internal sealed class TimeIndex
     private int _start, _end;   // the window in use: [_start, _end)
     private int _gone;          // marked entries inside the window
 
+    /// A tag value's index: the value, and a `[name, value]` array, that held events share.
+    public string? Value;
+    public string[]? Pair;
+
     /// Entries not removed.
     public int Live => _end - _start - _gone;
 
@@ -40,7 +44,15 @@ internal sealed class TimeIndex
 
     public void Add(Held h)
     {
-        if (_end > _start && Held.NewestFirst(h, _items[_start]) > 0)
+        // Newest first in each test: the last entry was touched recently, the first one (the
+        // oldest) not, and reading it costs a cache miss on every add.
+        if (_end == _start || Held.NewestFirst(h, _items[_end - 1]) < 0)
+        {
+            if (_end == _items.Length) MakeRoom();
+            _items[_end++] = h;   // the usual case: newer than everything held here
+            return;
+        }
+        if (Held.NewestFirst(h, _items[_start]) > 0)
         {
             // Older than everything held here: loading from the database (newest first) does
             // only this, so the front grows as cheaply as the end.
@@ -49,12 +61,7 @@ internal sealed class TimeIndex
             return;
         }
         if (_end == _items.Length) MakeRoom();
-        if (_end == _start || Held.NewestFirst(h, _items[_end - 1]) < 0)
-        {
-            _items[_end++] = h;   // the usual case: newer than everything held here
-            return;
-        }
-        // Out of order: after every entry newer... i.e. before the first entry newer than h.
+        // Out of order: before the first entry newer than h.
         int lo = _start, hi = _end;
         while (lo < hi)
         {

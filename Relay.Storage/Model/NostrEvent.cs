@@ -97,23 +97,15 @@ public sealed class NostrEvent
     public IEnumerable<(char Name, string Value)> IndexedTags()
     {
         foreach (var t in Tags)
-            if (t.Length >= 2 && t[0].Length == 1 && char.IsAsciiLetter(t[0][0])) yield return (t[0][0], t[1]);
+            if (IsIndexed(t)) yield return (t[0][0], t[1]);
     }
 
+    public static bool IsIndexed(string[] tag) => tag.Length >= 2 && tag[0].Length == 1 && char.IsAsciiLetter(tag[0][0]);
+
     /// A copy to hold for long (the hot tier): without the signature (checked already, and still
-    /// inside <see cref="Raw"/>) or the id's hex string (the key is kept), with the author's hex string from <paramref name="share"/> (one per
-    /// author, not one per event). Tag names and `p` values are shared in place the same way (equal
-    /// strings, so whoever else holds this event's tags sees no difference).
-    public NostrEvent Slim(Func<string, string> share)
-    {
-        foreach (var t in Tags)
-        {
-            if (t.Length == 0) continue;
-            t[0] = share(t[0]);
-            if (t.Length >= 2 && t[0] == "p" && t[1].Length == 64) t[1] = share(t[1]);
-        }
-        return new NostrEvent(this, share(Pubkey));
-    }
+    /// inside <see cref="Raw"/>) or the id's hex string (the key is kept), with the author's hex
+    /// string given (one per author, not one per event). The tags are the same arrays.
+    public NostrEvent Slim(string sharedPubkey) => new(this, sharedPubkey);
 
     public NostrEvent() { }
 
