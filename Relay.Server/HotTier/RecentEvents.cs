@@ -13,7 +13,7 @@ namespace Relay.Server.HotTier;
 /// Not thread-safe: the caller serialises (one lock; the bus loop feeds it).
 internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 {
-    private readonly Dictionary<Key32, Held> _byId = [];
+    private readonly Dictionary<Key32, NostrEvent> _byId = [];
     private readonly Dictionary<Key32, TimeIndex> _byAuthor = [];
     private readonly Dictionary<(char, string), TimeIndex> _byTag = [];
     private readonly Dictionary<int, TimeIndex> _byKind = [];
@@ -22,7 +22,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly HashSet<(char, string)> _tagKeysSeen = [];
     // One hex string per author, not one per event.
     private readonly Dictionary<Key32, string> _pubkeys = [];
-    private readonly Dictionary<(Key32, int, string), Held> _versions = [];
+    private readonly Dictionary<(Key32, int, string), NostrEvent> _versions = [];
     // What deletion and vanish requests named, as the database keeps them: an event that arrives
     // after the request that deletes it (from another process, late) is refused here too.
     private readonly HashSet<(Key32 Author, Key32 Id)> _deletedIds = [];
@@ -41,7 +41,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     public bool Add(NostrEvent e) => Add(e, applyRequests: true);
 
     /// The held event with this id, if any.
-    public NostrEvent? Find(Key32 id) => _byId.TryGetValue(id, out var h) ? h.Event : null;
+    public NostrEvent? Find(Key32 id) => _byId.TryGetValue(id, out var h) ? h : null;
 
     /// An event stored while the tier loaded: the load may have seen it already, and then also the
     /// effect of a request it makes (applied again, a request to vanish would remove gift wraps
@@ -61,7 +61,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
-            var held = new Held(e);
+            var held = e;
             if (_versions.TryGetValue(key, out var current))
             {
                 if (Held.NewestFirst(current, held) < 0) return false;   // the held one is newer
@@ -70,7 +70,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             _versions[key] = held;
             Insert(held);
         }
-        else Insert(new Held(e));
+        else Insert(e);
         Evict();
         return true;
     }
@@ -149,17 +149,17 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         {
             if (!DeletionRequests.VanishesHere(request, relayUrl)) return;
             _vanished[author] = Math.Max(_vanished.GetValueOrDefault(author), request.CreatedAt);
-            var gone = new List<Held>();
+            var gone = new List<NostrEvent>();
             if (_byAuthor.TryGetValue(author, out var own))
                 foreach (var h in own.Window)
-                    if (!h.Gone && h.Event.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt) gone.Add(h);
+                    if (!h.RemovedFromTier && h.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt) gone.Add(h);
             // Gift wraps to the author go only if committed before the request or with it, as the
             // writer's statement removes them (loaded ones, CommitSeq 0, were: a request replayed
             // after a load was not in the load's snapshot, so the snapshot is older).
             if (_byTag.TryGetValue(('p', request.Pubkey), out var addressed))
                 foreach (var h in addressed.Window)
-                    if (!h.Gone && h.Event.Kind == 1059 && h.CreatedAt <= request.CreatedAt
-                        && (h.Event.CommitSeq == 0 || h.Event.CommitSeq <= request.CommitSeq)) gone.Add(h);
+                    if (!h.RemovedFromTier && h.Kind == 1059 && h.CreatedAt <= request.CreatedAt
+                        && (h.CommitSeq == 0 || h.CommitSeq <= request.CommitSeq)) gone.Add(h);
             foreach (var h in gone.Distinct()) Remove(h);
             return;
         }
@@ -167,7 +167,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         {
             var key = Key32.Parse(id);
             _deletedIds.Add((author, key));
-            if (_byId.TryGetValue(key, out var h) && h.Event.PubkeyKey == author && h.Event.Kind is not (Kinds.Deletion or Kinds.RequestToVanish)) Remove(h);
+            if (_byId.TryGetValue(key, out var h) && h.PubkeyKey == author && h.Kind is not (Kinds.Deletion or Kinds.RequestToVanish)) Remove(h);
         }
         foreach (var (kind, dTag) in DeletionRequests.Addresses(request))
         {
@@ -177,14 +177,13 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
     }
 
-    private void Insert(Held h)
+    private void Insert(NostrEvent e)
     {
-        var e = h.Event;
-        _byId[h.Id] = h;
-        Index(_byAuthor, e.PubkeyKey).Add(h);
-        Index(_byKind, e.Kind).Add(h);
-        IndexTags(h);
-        _all.Add(h);
+        _byId[e.IdKey] = e;
+        Index(_byAuthor, e.PubkeyKey).Add(e);
+        Index(_byKind, e.Kind).Add(e);
+        IndexTags(e);
+        _all.Add(e);
         _bytes += Cost(e);
     }
 
@@ -193,10 +192,10 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// hundreds of `["p", x]`, the same hashtags), a longer one shares the value string. Fewer
     /// objects per held event is less for every full collection to trace (equal contents, so
     /// whoever else holds these tags sees no difference).
-    private void IndexTags(Held h)
+    private void IndexTags(NostrEvent h)
     {
         _tagKeysSeen.Clear();
-        var tags = h.Event.Tags;
+        var tags = h.Tags;
         for (var i = 0; i < tags.Length; i++)
         {
             var t = tags[i];
@@ -217,11 +216,10 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
     }
 
-    private void Remove(Held h)
+    private void Remove(NostrEvent e)
     {
-        var e = h.Event;
-        if (!_byId.Remove(h.Id)) return;
-        h.Gone = true;
+        if (!_byId.Remove(e.IdKey)) return;
+        e.RemovedFromTier = true;
         Unindex(_byAuthor, e.PubkeyKey);
         Unindex(_byKind, e.Kind);
         foreach (var key in TagKeys(e)) Unindex(_byTag, key);
@@ -230,7 +228,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
-            if (_versions.TryGetValue(key, out var v) && ReferenceEquals(v, h)) _versions.Remove(key);
+            if (_versions.TryGetValue(key, out var v) && ReferenceEquals(v, e)) _versions.Remove(key);
         }
         _bytes -= Cost(e);
     }
@@ -248,9 +246,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     }
 
     // What holding it costs the heap: the raw JSON, the event's fields and tags, and its index
-    // entries; calibrated with `Relay.Bench tier-memory` (the load test's 100,000 events: 1,628
+    // entries; calibrated with `Relay.Bench tier-memory` (the load test's 100,000 events: 1,562
     // bytes measured per event held, this says about the same), so HOT_TIER_MB is what it takes.
-    private static long Cost(NostrEvent e) => e.Raw.Length + 640L + 64L * e.Tags.Length;
+    private static long Cost(NostrEvent e) => e.Raw.Length + 580L + 64L * e.Tags.Length;
 
     private static TimeIndex Index<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
     {
@@ -296,7 +294,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
                 else absent++;
             held.Sort(Held.NewestFirst);
             foreach (var h in held)
-                if (into.Count - start < limit && Visible(h.Event, f, now)) into.Add(h.Event);
+                if (into.Count - start < limit && Visible(h, f, now)) into.Add(h);
             held.Clear();
             if (absent == 0 || into.Count - start == limit || (f.Since ?? long.MinValue) >= Horizon) return Answer.Complete;
             if (missing is not null && limit >= ids.Length)
@@ -322,8 +320,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             {
                 var h = window[i];
                 if (h.CreatedAt < since) break;
-                if (h.Gone || !Visible(h.Event, f, now)) continue;
-                into.Add(h.Event);
+                if (h.RemovedFromTier || !Visible(h, f, now)) continue;
+                into.Add(h);
                 if (into.Count - start == limit) { complete = true; break; }
             }
         }
@@ -334,14 +332,14 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         return Answer.None;
     }
 
-    [ThreadStatic] private static List<Held>? t_held;
+    [ThreadStatic] private static List<NostrEvent>? t_held;
 
     private static bool Visible(NostrEvent e, NostrFilter f, long now) => f.Matches(e) && !(e.Expiration <= now);
 
     [ThreadStatic] private static List<TimeIndex>? t_lists;
-    [ThreadStatic] private static PriorityQueue<int, Held>? t_heads;
+    [ThreadStatic] private static PriorityQueue<int, NostrEvent>? t_heads;
     [ThreadStatic] private static int[]? t_positions;
-    private static readonly Comparer<Held> NewestFirstComparer = Comparer<Held>.Create(Held.NewestFirst);
+    private static readonly Comparer<NostrEvent> NewestFirstComparer = Comparer<NostrEvent>.Create(Held.NewestFirst);
 
     /// The indexes whose events may match, from the most selective the filter has.
     private void Candidates(NostrFilter f, List<TimeIndex> into)
@@ -371,7 +369,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// true once the limit is reached.
     private static bool MergeInto(List<TimeIndex> lists, NostrFilter f, long since, int limit, long now, List<NostrEvent> into, int start)
     {
-        var heads = t_heads ??= new PriorityQueue<int, Held>(NewestFirstComparer);
+        var heads = t_heads ??= new PriorityQueue<int, NostrEvent>(NewestFirstComparer);
         heads.Clear();
         if (t_positions is null || t_positions.Length < lists.Count) t_positions = new int[Math.Max(16, lists.Count)];
         var positions = t_positions;
@@ -380,16 +378,16 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             positions[k] = lists[k].Window.Length - 1;
             if (positions[k] >= 0) heads.Enqueue(k, lists[k].Window[positions[k]]);
         }
-        Held? last = null;
+        NostrEvent? last = null;
         var full = false;
         while (heads.TryDequeue(out var k, out var h))
         {
             if (h.CreatedAt < since) break;
             if (--positions[k] >= 0) heads.Enqueue(k, lists[k].Window[positions[k]]);
-            if (ReferenceEquals(h, last) || h.Gone) continue;
+            if (ReferenceEquals(h, last) || h.RemovedFromTier) continue;
             last = h;
-            if (!Visible(h.Event, f, now)) continue;
-            into.Add(h.Event);
+            if (!Visible(h, f, now)) continue;
+            into.Add(h);
             if (into.Count - start == limit) { full = true; break; }
         }
         heads.Clear();

@@ -2,33 +2,26 @@ using Relay.Storage.Model;
 
 namespace Relay.Server.HotTier;
 
-/// An event the hot tier holds, as its indexes see it.
-internal sealed class Held(NostrEvent e)
+/// The hot tier's order: NIP-01's, created_at descending, then id ascending (Key32 compares as
+/// the bytes do).
+internal static class Held
 {
-    public readonly NostrEvent Event = e;
-    public readonly Key32 Id = e.IdKey;
-    public readonly long CreatedAt = e.CreatedAt;   // here, not behind Event: compared on every index step
-    /// Removed from the tier (replaced, deleted, evicted): its index entries are skipped, and
-    /// squeezed out later.
-    public bool Gone;
-
-    /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
     /// Negative when <paramref name="x"/> comes first (is newer).
-    public static int NewestFirst(Held x, Held y)
+    public static int NewestFirst(NostrEvent x, NostrEvent y)
     {
         var c = y.CreatedAt.CompareTo(x.CreatedAt);
-        return c != 0 ? c : x.Id.CompareTo(y.Id);
+        return c != 0 ? c : x.IdKey.CompareTo(y.IdKey);
     }
 }
 
 /// One index key's held events (an author's, a kind's, a tag value's) in an array, oldest first.
 /// Events nearly always arrive newest, so adding is an append, and eviction takes from the front
 /// (O(1) each, 8 bytes an entry, no node per entry as a tree has); one that arrives out of order
-/// moves the newer ones after it. Removal only marks the event (Held.Gone): marked entries are
+/// moves the newer ones after it. Removal only marks the event (NostrEvent.RemovedFromTier): marked entries are
 /// skipped, dropped from the front as it advances, and squeezed out once they are half the array.
 internal sealed class TimeIndex
 {
-    private Held[] _items = new Held[2];
+    private NostrEvent[] _items = new NostrEvent[2];
     private int _start, _end;   // the window in use: [_start, _end)
     private int _gone;          // marked entries inside the window
 
@@ -39,10 +32,10 @@ internal sealed class TimeIndex
     /// Entries not removed.
     public int Live => _end - _start - _gone;
 
-    /// The window, oldest first (may hold removed entries: check Gone).
-    public ReadOnlySpan<Held> Window => _items.AsSpan(_start, _end - _start);
+    /// The window, oldest first (may hold removed entries: check RemovedFromTier).
+    public ReadOnlySpan<NostrEvent> Window => _items.AsSpan(_start, _end - _start);
 
-    public void Add(Held h)
+    public void Add(NostrEvent h)
     {
         // Newest first in each test: the last entry was touched recently, the first one (the
         // oldest) not, and reading it costs a cache miss on every add.
@@ -61,8 +54,16 @@ internal sealed class TimeIndex
             return;
         }
         if (_end == _items.Length) MakeRoom();
-        // Out of order: before the first entry newer than h.
-        int lo = _start, hi = _end;
+        // Out of order: before the first entry newer than h. Writers commit in parallel, so h is
+        // usually a few entries from the end: gallop back from there (entries near the end are in
+        // cache; each probe of a plain binary search is a cache miss), then search that stretch.
+        int lo = _start, hi = _end - 1, step = 1;   // _items[hi] is newer than h
+        while (hi - step >= _start)
+        {
+            if (Held.NewestFirst(_items[hi - step], h) > 0) { lo = hi - step + 1; break; }   // older: h goes after it
+            hi -= step;
+            step *= 2;
+        }
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
@@ -78,7 +79,7 @@ internal sealed class TimeIndex
     public void Removed()
     {
         _gone++;
-        while (_start < _end && _items[_start].Gone)
+        while (_start < _end && _items[_start].RemovedFromTier)
         {
             _items[_start++] = null!;
             _gone--;
@@ -88,13 +89,13 @@ internal sealed class TimeIndex
     }
 
     /// The oldest entry not removed (the front, once removals have advanced it).
-    public Held? Oldest => _start < _end ? _items[_start] : null;
+    public NostrEvent? Oldest => _start < _end ? _items[_start] : null;
 
     private void MakeRoom()
     {
         var used = _end - _start - _gone;
         if (used * 2 <= _items.Length && _items.Length > 2) { Compact(); return; }
-        var bigger = new Held[_items.Length * 2];
+        var bigger = new NostrEvent[_items.Length * 2];
         Array.Copy(_items, _start, bigger, 0, _end - _start);
         _items = bigger;
         _end -= _start;
@@ -104,7 +105,7 @@ internal sealed class TimeIndex
     private void MakeRoomAtFront()
     {
         var count = _end - _start;
-        var bigger = new Held[Math.Max(4, _items.Length * 2)];
+        var bigger = new NostrEvent[Math.Max(4, _items.Length * 2)];
         Array.Copy(_items, _start, bigger, bigger.Length - count, count);
         _items = bigger;
         _start = bigger.Length - count;
@@ -115,7 +116,7 @@ internal sealed class TimeIndex
     {
         var n = 0;
         for (var i = _start; i < _end; i++)
-            if (!_items[i].Gone) _items[n++] = _items[i];
+            if (!_items[i].RemovedFromTier) _items[n++] = _items[i];
         Array.Clear(_items, n, _end - n);
         _start = 0;
         _end = n;

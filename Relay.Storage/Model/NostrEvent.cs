@@ -45,6 +45,11 @@ public sealed class NostrEvent
     /// exactly the events numbered at or below the number it read: its live fence.
     public long TierSeq { get; set; }
 
+    /// The hot tier held this copy and removed it (replaced, deleted, evicted): its index entries
+    /// skip it until they are squeezed out. A field of the event, not of a wrapper, so the tier
+    /// holds one object per event fewer for the collector to trace.
+    public bool RemovedFromTier;
+
     /// Bytes of the content, unescaped (NIP-11 `max_content_length`).
     public int ContentLength { get; init; }
 
