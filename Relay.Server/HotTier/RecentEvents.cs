@@ -61,14 +61,13 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
-            var held = e;
             if (_versions.TryGetValue(key, out var current))
             {
-                if (Held.NewestFirst(current, held) < 0) return false;   // the held one is newer
+                if (Held.NewestFirst(current, e) < 0) return false;   // the held one is newer
                 Remove(current);
             }
-            _versions[key] = held;
-            Insert(held);
+            _versions[key] = e;
+            Insert(e);
         }
         else Insert(e);
         Evict();
@@ -192,10 +191,10 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// hundreds of `["p", x]`, the same hashtags), a longer one shares the value string. Fewer
     /// objects per held event is less for every full collection to trace (equal contents, so
     /// whoever else holds these tags sees no difference).
-    private void IndexTags(NostrEvent h)
+    private void IndexTags(NostrEvent e)
     {
         _tagKeysSeen.Clear();
-        var tags = h.Tags;
+        var tags = e.Tags;
         for (var i = 0; i < tags.Length; i++)
         {
             var t = tags[i];
@@ -212,7 +211,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
                 t[0] = Letters[t[0][0]];
                 t[1] = index.Value!;
             }
-            if (_tagKeysSeen.Add(key)) index.Add(h);
+            if (_tagKeysSeen.Add(key)) index.Add(e);
         }
     }
 
