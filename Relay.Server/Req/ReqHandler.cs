@@ -56,6 +56,10 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
 
     private async Task QueryAsync(Subscription sub)
     {
+        // Off the receive loop: an answer from memory never waits, and run inline it was sent
+        // before the loop went back to its zero-byte read; ~40% of idle connections then kept a
+        // 16 KiB read buffer (`conns`: 13.3 KiB per idle connection with the tier, 6.4 with this).
+        await Task.Yield();
         var conn = sub.Connection;
         var ct = sub.Cancelled;
         var roomAbove = options.MaxSendQueueBytes / 2;
