@@ -56,7 +56,8 @@ _PICKED_PORTS=" "
 port_in_use() {
     local port=$1
     if command -v ss >/dev/null 2>&1; then
-        [[ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]] && return 0
+        # Any state, not only listening: a connection's local port blocks a bind too.
+        [[ -n "$(ss -Htan "sport = :$port" 2>/dev/null)" ]] && return 0
     fi
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
@@ -65,9 +66,13 @@ port_in_use() {
 # by this shell. Must be called without command substitution to remember the port, so it
 # sets FREE_PORT instead of printing.
 free_port() {
-    local i port
+    local i port lo=10000 hi=32768
+    # Below the kernel's range for outgoing connections' local ports: a port from that range can
+    # be taken by a new connection between the check and the bind (a CI run lost Redis that way).
+    read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if ((hi - lo < 2000)); then lo=20000 hi=60000; fi
     for ((i = 0; i < 200; i++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
         [[ "$_PICKED_PORTS" == *" $port "* ]] && continue
         port_in_use "$port" && continue
         _PICKED_PORTS+="$port "
