@@ -18,8 +18,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     private readonly Dictionary<(char, string), TimeIndex> _byTag = [];
     private readonly Dictionary<int, TimeIndex> _byKind = [];
     private readonly TimeIndex _all = new();   // every held event: eviction's oldest, and filters nothing narrows
-    private readonly List<(char, string)> _tagKeys = [];
-    private readonly HashSet<(char, string)> _tagKeysSeen = [];
+    // Numbers each insert and removal: a tag index stamped with it has had the event already (a
+    // tag may be repeated: `["p", x]` twice), without hashing the key a second time.
+    private long _stamp;
     // One hex string per author, not one per event.
     private readonly Dictionary<Key32, string> _pubkeys = [];
     private readonly Dictionary<(Key32, int, string), NostrEvent> _versions = [];
@@ -121,16 +122,6 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         return _pubkeys[e.PubkeyKey] = e.Pubkey;
     }
 
-    /// The event's (name, value) index keys, each once (a tag may be repeated: `["p", x]` twice).
-    private List<(char, string)> TagKeys(NostrEvent e)
-    {
-        _tagKeys.Clear();
-        _tagKeysSeen.Clear();
-        foreach (var key in e.IndexedTags())
-            if (_tagKeysSeen.Add(key)) _tagKeys.Add(key);   // a contact list has hundreds: no list scan
-        return _tagKeys;
-    }
-
     private bool Refused(NostrEvent e)
     {
         if (e.Kind is not (Kinds.Deletion or Kinds.RequestToVanish) && _deletedIds.Contains((e.PubkeyKey, e.IdKey))) return true;
@@ -193,7 +184,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// whoever else holds these tags sees no difference).
     private void IndexTags(NostrEvent e)
     {
-        _tagKeysSeen.Clear();
+        var stamp = ++_stamp;
         var tags = e.Tags;
         for (var i = 0; i < tags.Length; i++)
         {
@@ -211,7 +202,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
                 t[0] = Letters[t[0][0]];
                 t[1] = index.Value!;
             }
-            if (_tagKeysSeen.Add(key)) index.Add(e);
+            if (index.Stamp == stamp) continue;
+            index.Stamp = stamp;
+            index.Add(e);
         }
     }
 
@@ -221,7 +214,16 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         e.RemovedFromTier = true;
         Unindex(_byAuthor, e.PubkeyKey);
         Unindex(_byKind, e.Kind);
-        foreach (var key in TagKeys(e)) Unindex(_byTag, key);
+        var stamp = ++_stamp;
+        foreach (var t in e.Tags)
+        {
+            if (!NostrEvent.IsIndexed(t)) continue;
+            var key = (t[0][0], t[1]);
+            if (!_byTag.TryGetValue(key, out var index) || index.Stamp == stamp) continue;
+            index.Stamp = stamp;
+            index.Removed();
+            if (index.Live == 0) _byTag.Remove(key);
+        }
         _all.Removed();
         var cls = e.Class;
         if (cls is KindClass.Replaceable or KindClass.Addressable)

@@ -28,6 +28,8 @@ internal sealed class TimeIndex
     /// A tag value's index: the value, and a `[name, value]` array, that held events share.
     public string? Value;
     public string[]? Pair;
+    /// The last insert or removal that touched this index (RecentEvents numbers them).
+    public long Stamp;
 
     /// Entries not removed.
     public int Live => _end - _start - _gone;

@@ -129,7 +129,12 @@ public sealed class HotTierDifferentialTests
                 break;
         }
         if (rng.Next(3) == 0) tags.Add(["t", rng.Next(2) == 0 ? "nostr" : "zap"]);
-        if (rng.Next(3) == 0 && written.Count > 0) tags.Add(["e", written[rng.Next(written.Count)].Id]);
+        if (rng.Next(3) == 0 && written.Count > 0)
+        {
+            // Two-element tags and longer ones are held differently (shared array, shared value).
+            var id = written[rng.Next(written.Count)].Id;
+            tags.Add(rng.Next(2) == 0 ? ["e", id] : ["e", id, "", "reply"]);
+        }
         if (rng.Next(3) == 0) tags.Add(["p", authors[rng.Next(authors.Length)]]);
         if (rng.Next(12) == 0) tags.Add(["expiration", (now + rng.Next(-100, 100)).ToString(CultureInfo.InvariantCulture)]);
         return [.. tags];

@@ -75,6 +75,42 @@ public sealed class RecentEventsTests
     }
 
     [Fact]
+    public void Replies_that_share_tags_are_each_found_by_every_tag_they_carry()
+    {
+        // The tier holds equal tags once (a two-element tag as one array, a longer one's value as
+        // one string): every event must still match all of its own tags, before and after removals.
+        using var author = EventSigner.Random();
+        using var mentioned = EventSigner.Random();
+        var tier = new RecentEvents(1 << 20);
+        var root = author.SignEvent(1, "root", createdAt: T);
+        var replies = Enumerable.Range(0, 3).Select(i => author.SignEvent(1, $"reply {i}",
+            [["e", root.Id, "", "reply"], ["p", mentioned.Pubkey], ["t", "nostr"], ["e", root.Id, "wss://r.example", "root"]], T + 1 + i)).ToList();
+        var seq = 0L;
+        foreach (var e in replies.Prepend(root)) { e.CommitSeq = ++seq; tier.Add(e); }
+        string[] Ask(NostrFilter f)
+        {
+            var into = new List<NostrEvent>();
+            Assert.Equal(RecentEvents.Answer.Complete, tier.Query(f, 500, T, into));
+            return [.. into.Select(e => e.Id)];
+        }
+        var newestFirst = replies.AsEnumerable().Reverse().Select(e => e.Id).ToArray();
+        NostrFilter[] filters =
+        [
+            new() { Tags = [('e', [root.Id])] },
+            new() { Tags = [('p', [mentioned.Pubkey])] },
+            new() { Tags = [('t', ["nostr"])] },
+            new() { Tags = [('e', [root.Id]), ('p', [mentioned.Pubkey]), ('t', ["nostr"])] },
+            new() { Authors = [author.Pubkey], Tags = [('e', [root.Id])] },
+        ];
+        foreach (var f in filters) Assert.Equal(newestFirst, Ask(f));
+
+        var deletion = author.SignEvent(5, "", [["e", replies[1].Id]], T + 10);
+        deletion.CommitSeq = ++seq;
+        tier.Add(deletion);
+        foreach (var f in filters) Assert.Equal([replies[2].Id, replies[0].Id], Ask(f));
+    }
+
+    [Fact]
     public void Events_added_oldest_last_as_a_load_does_come_back_newest_first()
     {
         using var author = EventSigner.Random();
