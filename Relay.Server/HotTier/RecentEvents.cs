@@ -64,7 +64,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
             if (_versions.TryGetValue(key, out var current))
             {
-                if (Held.NewestFirst(current, e) < 0) return false;   // the held one is newer
+                if (Nip01Order.NewestFirst(current, e) < 0) return false;   // the held one is newer
                 Remove(current);
             }
             _versions[key] = e;
@@ -221,8 +221,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             var key = (t[0][0], t[1]);
             if (!_byTag.TryGetValue(key, out var index) || index.Stamp == stamp) continue;
             index.Stamp = stamp;
-            index.Removed();
-            if (index.Live == 0) _byTag.Remove(key);
+            Unindex(_byTag, key, index);
         }
         _all.Removed();
         var cls = e.Class;
@@ -239,7 +238,6 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     {
         while (_bytes > budgetBytes && _all.Live > 0)
         {
-            // The oldest second held is the oldest among the kinds' oldest (kinds are few).
             var oldest = _all.Oldest!.CreatedAt;
             while (_all.Oldest is { } h && h.CreatedAt == oldest) Remove(h);
             Horizon = oldest + 1;
@@ -259,7 +257,11 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
 
     private static void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
     {
-        if (!map.TryGetValue(key, out var index)) return;
+        if (map.TryGetValue(key, out var index)) Unindex(map, key, index);
+    }
+
+    private static void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key, TimeIndex index) where TKey : notnull
+    {
         index.Removed();
         if (index.Live == 0) map.Remove(key);
     }
@@ -293,7 +295,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
             foreach (var id in ids)
                 if (_byId.TryGetValue(id, out var h)) held.Add(h);
                 else absent++;
-            held.Sort(Held.NewestFirst);
+            held.Sort(Nip01Order.NewestFirst);
             foreach (var h in held)
                 if (into.Count - start < limit && Visible(h, f, now)) into.Add(h);
             held.Clear();
@@ -340,7 +342,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     [ThreadStatic] private static List<TimeIndex>? t_lists;
     [ThreadStatic] private static PriorityQueue<int, NostrEvent>? t_heads;
     [ThreadStatic] private static int[]? t_positions;
-    private static readonly Comparer<NostrEvent> NewestFirstComparer = Comparer<NostrEvent>.Create(Held.NewestFirst);
+    private static readonly Comparer<NostrEvent> NewestFirstComparer = Comparer<NostrEvent>.Create(Nip01Order.NewestFirst);
 
     /// The indexes whose events may match, from the most selective the filter has.
     private void Candidates(NostrFilter f, List<TimeIndex> into)

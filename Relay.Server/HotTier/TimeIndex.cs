@@ -2,23 +2,12 @@ using Relay.Storage.Model;
 
 namespace Relay.Server.HotTier;
 
-/// The hot tier's order: NIP-01's, created_at descending, then id ascending (Key32 compares as
-/// the bytes do).
-internal static class Held
-{
-    /// Negative when <paramref name="x"/> comes first (is newer).
-    public static int NewestFirst(NostrEvent x, NostrEvent y)
-    {
-        var c = y.CreatedAt.CompareTo(x.CreatedAt);
-        return c != 0 ? c : x.IdKey.CompareTo(y.IdKey);
-    }
-}
-
 /// One index key's held events (an author's, a kind's, a tag value's) in an array, oldest first.
 /// Events nearly always arrive newest, so adding is an append, and eviction takes from the front
 /// (O(1) each, 8 bytes an entry, no node per entry as a tree has); one that arrives out of order
-/// moves the newer ones after it. Removal only marks the event (NostrEvent.RemovedFromTier): marked entries are
-/// skipped, dropped from the front as it advances, and squeezed out once they are half the array.
+/// moves the newer ones after it. Removal only marks the event (NostrEvent.RemovedFromTier):
+/// marked entries are skipped, dropped from the front as it advances, and squeezed out once they
+/// are half the array.
 internal sealed class TimeIndex
 {
     private NostrEvent[] _items = new NostrEvent[2];
@@ -41,13 +30,13 @@ internal sealed class TimeIndex
     {
         // Newest first in each test: the last entry was touched recently, the first one (the
         // oldest) not, and reading it costs a cache miss on every add.
-        if (_end == _start || Held.NewestFirst(h, _items[_end - 1]) < 0)
+        if (_end == _start || Nip01Order.NewestFirst(h, _items[_end - 1]) < 0)
         {
             if (_end == _items.Length) MakeRoom();
             _items[_end++] = h;   // the usual case: newer than everything held here
             return;
         }
-        if (Held.NewestFirst(h, _items[_start]) > 0)
+        if (Nip01Order.NewestFirst(h, _items[_start]) > 0)
         {
             // Older than everything held here: loading from the database (newest first) does
             // only this, so the front grows as cheaply as the end.
@@ -62,14 +51,14 @@ internal sealed class TimeIndex
         int lo = _start, hi = _end - 1, step = 1;   // _items[hi] is newer than h
         while (hi - step >= _start)
         {
-            if (Held.NewestFirst(_items[hi - step], h) > 0) { lo = hi - step + 1; break; }   // older: h goes after it
+            if (Nip01Order.NewestFirst(_items[hi - step], h) > 0) { lo = hi - step + 1; break; }   // older: h goes after it
             hi -= step;
             step *= 2;
         }
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (Held.NewestFirst(_items[mid], h) > 0) lo = mid + 1;   // _items[mid] is older
+            if (Nip01Order.NewestFirst(_items[mid], h) > 0) lo = mid + 1;   // _items[mid] is older
             else hi = mid;
         }
         Array.Copy(_items, lo, _items, lo + 1, _end - lo);
@@ -77,7 +66,7 @@ internal sealed class TimeIndex
         _end++;
     }
 
-    /// One of the entries was marked Gone.
+    /// One of the entries was marked RemovedFromTier.
     public void Removed()
     {
         _gone++;

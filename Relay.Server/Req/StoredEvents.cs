@@ -17,13 +17,6 @@ internal delegate void RawSink(ReadOnlySpan<byte> raw, NostrEvent? parsed);
 /// PostgreSQL is asked. The returned fence says what the answer saw, for the live hand-over.
 internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QuerySlots slots, int maxLimit)
 {
-    /// NIP-01 order: created_at descending, then id ascending (Key32 compares as the bytes do).
-    private static readonly Comparison<NostrEvent> NewestFirst = (x, y) =>
-    {
-        var c = y.CreatedAt.CompareTo(x.CreatedAt);
-        return c != 0 ? c : x.IdKey.CompareTo(y.IdKey);
-    };
-
     /// The few queries PostgreSQL runs at once (COUNT takes them too).
     public QuerySlots Slots => slots;
 
@@ -114,7 +107,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
     private static void SortUnique(List<NostrEvent> events)
     {
         if (events.Count < 2) return;
-        events.Sort(NewestFirst);
+        events.Sort(Nip01Order.NewestFirst);
         var kept = 1;
         for (var i = 1; i < events.Count; i++)
             if (events[i].IdKey != events[kept - 1].IdKey) events[kept++] = events[i];
