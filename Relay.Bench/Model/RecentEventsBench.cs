@@ -33,7 +33,7 @@ public class RecentEventsBench
         _ids = new NostrFilter { Ids = [.. ids.Skip(1000).Take(50)] };
     }
 
-    private readonly List<NostrEvent> _into = [];
+    private readonly List<HeldEvent> _into = [];
 
     private int Query(NostrFilter f)
     {

@@ -135,11 +135,11 @@ internal sealed class HotTierKeeper : IAsyncDisposable
     private void TakeLocked(NostrEvent e)
     {
         if (e.TierSeq != 0 || e.Class == KindClass.Ephemeral) return;
-        if (_tier?.Find(e.IdKey) is { } held)
+        if (_tier?.TierSeqOf(e.IdKey) is { } heldSeq)
         {
             // Another copy of an event held (a bus message sent again after a reconnect, one the
             // load already read): any REQ that returned the held one must not get it live again.
-            e.TierSeq = held.TierSeq != 0 ? held.TierSeq : _readyAt;
+            e.TierSeq = heldSeq != 0 ? heldSeq : _readyAt;
             return;
         }
         e.TierSeq = ++_seq;
@@ -164,7 +164,7 @@ internal sealed class HotTierKeeper : IAsyncDisposable
         try
         {
             foreach (var e in duplicates)
-                if (e.Class != KindClass.Ephemeral && _tier?.Find(e.IdKey) is null && e.CreatedAt >= (_tier?.Horizon ?? long.MaxValue))
+                if (e.Class != KindClass.Ephemeral && _tier?.Holds(e.IdKey) == false && e.CreatedAt >= (_tier?.Horizon ?? long.MaxValue))
                 {
                     e.TierSeq = ++_seq;
                     _tier!.Replay(e);
@@ -179,7 +179,7 @@ internal sealed class HotTierKeeper : IAsyncDisposable
     /// <paramref name="missingEnds"/>[i]: where filter i's ids not held end in <paramref name="missing"/>.
     /// <paramref name="position"/>: the last TierSeq taken, the live fence for what it answered.
     public bool TryQuery(NostrFilter[] filters, int maxLimit, long now, RecentEvents.Answer[] answers,
-        List<NostrEvent> into, List<string> missing, int[] missingEnds, out long position)
+        List<HeldEvent> into, List<string> missing, int[] missingEnds, out long position)
     {
         position = 0;
         if (!Enabled) return false;

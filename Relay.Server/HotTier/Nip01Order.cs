@@ -6,10 +6,12 @@ namespace Relay.Server.HotTier;
 /// then id ascending (Key32 compares as the bytes do).
 internal static class Nip01Order
 {
-    /// Negative when <paramref name="x"/> comes first (is newer).
-    public static int NewestFirst(NostrEvent x, NostrEvent y)
+    /// Negative when x comes first (is newer).
+    public static int NewestFirst(long xCreatedAt, in Key32 xId, long yCreatedAt, in Key32 yId)
     {
-        var c = y.CreatedAt.CompareTo(x.CreatedAt);
-        return c != 0 ? c : x.IdKey.CompareTo(y.IdKey);
+        var c = yCreatedAt.CompareTo(xCreatedAt);
+        return c != 0 ? c : xId.CompareTo(yId);
     }
+
+    public static int NewestFirst(HeldEvent x, HeldEvent y) => NewestFirst(x.CreatedAt, x.IdKey, y.CreatedAt, y.IdKey);
 }

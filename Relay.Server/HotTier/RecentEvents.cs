@@ -10,20 +10,37 @@ namespace Relay.Server.HotTier;
 /// event wins (ties: lowest id), NIP-09 deletions and NIP-62 requests to vanish remove what they
 /// name and keep refusing it, NIP-40 expiration is checked when asked. So it can answer a
 /// filter exactly as PostgreSQL would whenever the whole answer lies at or after the horizon.
-/// Not thread-safe: the caller serialises (one lock; the bus loop feeds it).
-internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
+///
+/// Held events are not objects: each is a slot (plain fields) in one table, its raw JSON and tag
+/// numbers a record in the arena's large arrays, and index entries are (created_at, slot)
+/// values. A full collection marks a few objects per index key, not several per event, which is
+/// what ingest paid for holding events (every held event survived two collections and was
+/// traced again by each full one).
+/// Not thread-safe: the caller serialises writes (one lock; the bus loop feeds it); queries may
+/// run at once with each other.
+/// <paramref name="chunkBytes"/>: the arena's array size (tests make it small, so that arrays fill,
+/// empty and are compacted).
+internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, int chunkBytes = EventArena.DefaultChunkBytes) : IArenaSlots
 {
-    private readonly Dictionary<Key32, NostrEvent> _byId = [];
+    private HeldSlot[] _slots = new HeldSlot[64];
+    private int _slotCount;
+    private readonly Stack<int> _freeSlots = new();
+    private readonly EventArena _arena = new(chunkBytes);
+    private readonly Dictionary<Key32, int> _byId = [];
     private readonly Dictionary<Key32, TimeIndex> _byAuthor = [];
     private readonly Dictionary<(char, string), TimeIndex> _byTag = [];
     private readonly Dictionary<int, TimeIndex> _byKind = [];
     private readonly TimeIndex _all = new();   // every held event: eviction's oldest, and filters nothing narrows
-    // Numbers each insert and removal: a tag index stamped with it has had the event already (a
-    // tag may be repeated: `["p", x]` twice), without hashing the key a second time.
+    // Author and tag indexes by number (1 on; 0: none): a slot names its author's, a record its tags'.
+    private TimeIndex?[] _indexes = new TimeIndex?[64];
+    private int _indexCount = 1;
+    private readonly Stack<int> _freeIndexes = new();
+    // Numbers each insert: a tag index stamped with it has had the event already (a tag may be
+    // repeated: `["p", x]` twice), without hashing the key a second time.
     private long _stamp;
-    // One hex string per author, not one per event.
-    private readonly Dictionary<Key32, string> _pubkeys = [];
-    private readonly Dictionary<(Key32, int, string), NostrEvent> _versions = [];
+    private int[] _tagIds = new int[16];   // the insert's tag index numbers (writes are serialised)
+    private readonly Dictionary<(Key32, int, string), int> _versions = [];
+    private readonly Dictionary<int, string> _dTags = [];   // an addressable event's d tag, by slot
     // What deletion and vanish requests named, as the database keeps them: an event that arrives
     // after the request that deletes it (from another process, late) is refused here too.
     private readonly HashSet<(Key32 Author, Key32 Id)> _deletedIds = [];
@@ -36,13 +53,18 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     public long Horizon { get; private set; } = long.MinValue;
     public int Count => _byId.Count;
     public long Bytes => _bytes;
+    /// Bytes of the arena's arrays (held records, and records not yet compacted away).
+    public long ArenaBytes => _arena.Allocated;
+    public int ArenaCompactions => _arena.Compactions;
 
     /// An event the database stored (committed, OK true). Returns false if the tier does not
     /// hold it (older than the horizon, replaced, deleted, or already held).
     public bool Add(NostrEvent e) => Add(e, applyRequests: true);
 
-    /// The held event with this id, if any.
-    public NostrEvent? Find(Key32 id) => _byId.TryGetValue(id, out var h) ? h : null;
+    public bool Holds(Key32 id) => _byId.ContainsKey(id);
+
+    /// The TierSeq the held event with this id was taken with (0: loaded), or null if not held.
+    public long? TierSeqOf(Key32 id) => _byId.TryGetValue(id, out var s) ? _slots[s].TierSeq : null;
 
     /// An event stored while the tier loaded: the load may have seen it already, and then also the
     /// effect of a request it makes (applied again, a request to vanish would remove gift wraps
@@ -58,17 +80,17 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         if (e.CreatedAt < Horizon || _byId.ContainsKey(e.IdKey) || Refused(e)) return false;
         var cls = e.Class;
         if (cls is KindClass.Ephemeral) return false;
-        e = e.Slim(SharedPubkey(e));
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
             var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
             if (_versions.TryGetValue(key, out var current))
             {
-                if (Nip01Order.NewestFirst(current, e) < 0) return false;   // the held one is newer
+                if (Nip01Order.NewestFirst(_slots[current].CreatedAt, _slots[current].Id, e.CreatedAt, e.IdKey) < 0) return false;   // the held one is newer
                 Remove(current);
             }
-            _versions[key] = e;
-            Insert(e);
+            var slot = Insert(e);
+            _versions[key] = slot;
+            if (cls == KindClass.Addressable) _dTags[slot] = key.Item3;
         }
         else Insert(e);
         Evict();
@@ -111,17 +133,6 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
     }
 
-    private static readonly string[] Letters = [.. Enumerable.Range(0, 128).Select(c => ((char)c).ToString())];
-
-    /// The author's hex string the tier already holds, forgotten wholesale past a million
-    /// authors (sharing only saves memory).
-    private string SharedPubkey(NostrEvent e)
-    {
-        if (_pubkeys.TryGetValue(e.PubkeyKey, out var shared)) return shared;
-        if (_pubkeys.Count >= 1_000_000) _pubkeys.Clear();
-        return _pubkeys[e.PubkeyKey] = e.Pubkey;
-    }
-
     private bool Refused(NostrEvent e)
     {
         if (e.Kind is not (Kinds.Deletion or Kinds.RequestToVanish) && _deletedIds.Contains((e.PubkeyKey, e.IdKey))) return true;
@@ -139,98 +150,139 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         {
             if (!DeletionRequests.VanishesHere(request, relayUrl)) return;
             _vanished[author] = Math.Max(_vanished.GetValueOrDefault(author), request.CreatedAt);
-            var gone = new List<NostrEvent>();
+            var gone = new List<int>();
             if (_byAuthor.TryGetValue(author, out var own))
-                foreach (var h in own.Window)
-                    if (!h.RemovedFromTier && h.Kind != Kinds.RequestToVanish && h.CreatedAt <= request.CreatedAt) gone.Add(h);
+                foreach (var x in own.Window)
+                    if (TimeIndex.IsLive(x, _slots) && _slots[x.Slot].Kind != Kinds.RequestToVanish && x.CreatedAt <= request.CreatedAt) gone.Add(x.Slot);
             // Gift wraps to the author go only if committed before the request or with it, as the
             // writer's statement removes them (loaded ones, CommitSeq 0, were: a request replayed
             // after a load was not in the load's snapshot, so the snapshot is older).
             if (_byTag.TryGetValue(('p', request.Pubkey), out var addressed))
-                foreach (var h in addressed.Window)
-                    if (!h.RemovedFromTier && h.Kind == 1059 && h.CreatedAt <= request.CreatedAt
-                        && (h.CommitSeq == 0 || h.CommitSeq <= request.CommitSeq)) gone.Add(h);
-            foreach (var h in gone.Distinct()) Remove(h);
+                foreach (var x in addressed.Window)
+                {
+                    if (!TimeIndex.IsLive(x, _slots)) continue;
+                    ref readonly var h = ref _slots[x.Slot];
+                    if (h.Kind == 1059 && h.CreatedAt <= request.CreatedAt && (h.CommitSeq == 0 || h.CommitSeq <= request.CommitSeq)) gone.Add(x.Slot);
+                }
+            foreach (var s in gone.Distinct()) Remove(s);
             return;
         }
         foreach (var id in DeletionRequests.EventIds(request))
         {
             var key = Key32.Parse(id);
             _deletedIds.Add((author, key));
-            if (_byId.TryGetValue(key, out var h) && h.PubkeyKey == author && h.Kind is not (Kinds.Deletion or Kinds.RequestToVanish)) Remove(h);
+            if (_byId.TryGetValue(key, out var s) && AuthorOf(s) == author && _slots[s].Kind is not (Kinds.Deletion or Kinds.RequestToVanish)) Remove(s);
         }
         foreach (var (kind, dTag) in DeletionRequests.Addresses(request))
         {
             var key = (author, kind, dTag);
             _deletedAddresses[key] = Math.Max(_deletedAddresses.GetValueOrDefault(key, long.MinValue), request.CreatedAt);
-            if (_versions.TryGetValue(key, out var h) && h.CreatedAt <= request.CreatedAt) Remove(h);
+            if (_versions.TryGetValue(key, out var s) && _slots[s].CreatedAt <= request.CreatedAt) Remove(s);
         }
     }
 
-    private void Insert(NostrEvent e)
-    {
-        _byId[e.IdKey] = e;
-        Index(_byAuthor, e.PubkeyKey).Add(e);
-        Index(_byKind, e.Kind).Add(e);
-        IndexTags(e);
-        _all.Add(e);
-        _bytes += Cost(e);
-    }
+    private Key32 AuthorOf(int slot) => _indexes[_slots[slot].Author]!.Author;
 
-    /// Indexes the event by its tag values (each once: a tag may be repeated), and holds equal
-    /// tags once: a two-element tag becomes the array its index already holds (a contact list's
-    /// hundreds of `["p", x]`, the same hashtags), a longer one shares the value string. Fewer
-    /// objects per held event is less for every full collection to trace (equal contents, so
-    /// whoever else holds these tags sees no difference).
-    private void IndexTags(NostrEvent e)
+    private int Insert(NostrEvent e)
     {
-        var stamp = ++_stamp;
-        var tags = e.Tags;
-        for (var i = 0; i < tags.Length; i++)
+        if (!_freeSlots.TryPop(out var slot))
         {
-            var t = tags[i];
-            if (!NostrEvent.IsIndexed(t)) continue;
-            var key = (t[0][0], t[1]);
-            if (!_byTag.TryGetValue(key, out var index)) _byTag[key] = index = new TimeIndex { Value = t[1] };
-            if (t.Length == 2)
-            {
-                if (index.Pair is { } pair) tags[i] = pair;
-                else index.Pair = t;
-            }
-            else
-            {
-                t[0] = Letters[t[0][0]];
-                t[1] = index.Value!;
-            }
-            if (index.Stamp == stamp) continue;
-            index.Stamp = stamp;
-            index.Add(e);
+            slot = _slotCount++;
+            if (slot == _slots.Length) Array.Resize(ref _slots, slot * 2);
         }
+        var gen = _slots[slot].Gen;
+        var entry = new Entry(e.CreatedAt, slot, gen);
+        if (!_byAuthor.TryGetValue(e.PubkeyKey, out var author))
+        {
+            _byAuthor[e.PubkeyKey] = author = Numbered(new TimeIndex { Author = e.PubkeyKey });
+        }
+        author.Add(entry, _slots);
+        if (!_byKind.TryGetValue(e.Kind, out var kind)) _byKind[e.Kind] = kind = new TimeIndex { Kind = e.Kind };
+        kind.Add(entry, _slots);
+        var tagCount = IndexTags(e, entry);
+        _all.Add(entry, _slots);
+        var (chunk, offset) = _arena.Append(slot, gen, e.Raw, _tagIds.AsSpan(0, tagCount));
+        ref var h = ref _slots[slot];
+        h.Id = e.IdKey;
+        h.CreatedAt = e.CreatedAt;
+        h.Expiration = e.Expiration ?? long.MaxValue;
+        h.CommitSeq = e.CommitSeq;
+        h.TierSeq = e.TierSeq;
+        h.Kind = e.Kind;
+        h.Author = author.Id;
+        h.Chunk = chunk;
+        h.Offset = offset;
+        _byId[e.IdKey] = slot;
+        _bytes += Cost(e.Raw.Length, tagCount);
+        return slot;
     }
 
-    private void Remove(NostrEvent e)
+    /// Adds the event to the index of each of its tag values (each once: a tag may be repeated),
+    /// and leaves their numbers in _tagIds; returns how many.
+    private int IndexTags(NostrEvent e, Entry entry)
     {
-        if (!_byId.Remove(e.IdKey)) return;
-        e.RemovedFromTier = true;
-        Unindex(_byAuthor, e.PubkeyKey);
-        Unindex(_byKind, e.Kind);
         var stamp = ++_stamp;
+        var count = 0;
         foreach (var t in e.Tags)
         {
             if (!NostrEvent.IsIndexed(t)) continue;
             var key = (t[0][0], t[1]);
-            if (!_byTag.TryGetValue(key, out var index) || index.Stamp == stamp) continue;
+            if (!_byTag.TryGetValue(key, out var index)) _byTag[key] = index = Numbered(new TimeIndex { Name = key.Item1, Value = key.Item2 });
+            if (index.Stamp == stamp) continue;
             index.Stamp = stamp;
-            Unindex(_byTag, key, index);
+            index.Add(entry, _slots);
+            if (count == _tagIds.Length) Array.Resize(ref _tagIds, count * 2);
+            _tagIds[count++] = index.Id;
         }
-        _all.Removed();
-        var cls = e.Class;
+        return count;
+    }
+
+    private TimeIndex Numbered(TimeIndex index)
+    {
+        if (!_freeIndexes.TryPop(out var id))
+        {
+            id = _indexCount++;
+            if (id == _indexes.Length) Array.Resize(ref _indexes, id * 2);
+        }
+        index.Id = id;
+        return _indexes[id] = index;
+    }
+
+    private void Remove(int slot)
+    {
+        ref var h = ref _slots[slot];
+        if (!_byId.Remove(h.Id)) return;
+        h.Gen++;   // its index entries are dead from here on
+        var slots = _slots;
+        var author = _indexes[h.Author]!;
+        Unindex(_byAuthor, author.Author, author, slots);
+        Unindex(_byKind, h.Kind, _byKind[h.Kind], slots);
+        var tags = _arena.Tags(h.Chunk, h.Offset);
+        for (var i = 0; i < tags.Count; i++)
+        {
+            var index = _indexes[tags[i]]!;
+            Unindex(_byTag, (index.Name, index.Value!), index, slots);
+        }
+        _all.Removed(slots);
+        var cls = Kinds.Classify(h.Kind);
         if (cls is KindClass.Replaceable or KindClass.Addressable)
         {
-            var key = (e.PubkeyKey, e.Kind, cls == KindClass.Addressable ? e.DTag : "");
-            if (_versions.TryGetValue(key, out var v) && ReferenceEquals(v, e)) _versions.Remove(key);
+            var key = (author.Author, h.Kind, cls == KindClass.Addressable ? _dTags[slot] : "");
+            if (_versions.TryGetValue(key, out var v) && v == slot) _versions.Remove(key);
+            _dTags.Remove(slot);
         }
-        _bytes -= Cost(e);
+        _bytes -= Cost(_arena.Raw(h.Chunk, h.Offset).Length, tags.Count);
+        if (_arena.Release(h.Chunk, h.Offset)) _arena.Compact(h.Chunk, this);
+        _freeSlots.Push(slot);
+    }
+
+    bool IArenaSlots.IsAt(int slot, int gen, int chunk, int offset) =>
+        _slots[slot].Gen == gen && _slots[slot].Chunk == chunk && _slots[slot].Offset == offset;
+
+    void IArenaSlots.Moved(int slot, int chunk, int offset)
+    {
+        _slots[slot].Chunk = chunk;
+        _slots[slot].Offset = offset;
     }
 
     /// Over budget: the oldest second goes, whole, and the horizon moves past it (O(evicted)).
@@ -238,32 +290,25 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     {
         while (_bytes > budgetBytes && _all.Live > 0)
         {
-            var oldest = _all.Oldest!.CreatedAt;
-            while (_all.Oldest is { } h && h.CreatedAt == oldest) Remove(h);
+            var oldest = _all.Oldest.CreatedAt;
+            while (_all.Live > 0 && _all.Oldest.CreatedAt == oldest) Remove(_all.Oldest.Slot);
             Horizon = oldest + 1;
         }
     }
 
-    // What holding it costs the heap: the raw JSON, the event's fields and tags, and its index
-    // entries; calibrated with `Relay.Bench tier-memory` (the load test's 100,000 events: 1,562
-    // bytes measured per event held, this says about the same), so HOT_TIER_MB is what it takes.
-    private static long Cost(NostrEvent e) => e.Raw.Length + 580L + 64L * e.Tags.Length;
+    // What holding it costs the heap: the record (raw JSON, tag numbers), the slot, the id's
+    // dictionary entry and an index entry per index (author, kind, all, each tag value), with the
+    // arrays' growth; calibrated with `Relay.Bench tier-memory`, so HOT_TIER_MB is what it takes.
+    private static long Cost(int rawLength, int tagCount) => EventArena.RecordBytes(rawLength, tagCount) + 300L + 26L * tagCount;
 
-    private static TimeIndex Index<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
+    private void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key, TimeIndex index, HeldSlot[] slots) where TKey : notnull
     {
-        if (!map.TryGetValue(key, out var index)) map[key] = index = new TimeIndex();
-        return index;
-    }
-
-    private static void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key) where TKey : notnull
-    {
-        if (map.TryGetValue(key, out var index)) Unindex(map, key, index);
-    }
-
-    private static void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key, TimeIndex index) where TKey : notnull
-    {
-        index.Removed();
-        if (index.Live == 0) map.Remove(key);
+        index.Removed(slots);
+        if (index.Live > 0) return;
+        map.Remove(key);
+        if (index.Id == 0) return;
+        _indexes[index.Id] = null;
+        _freeIndexes.Push(index.Id);
     }
 
     /// How much of a filter's answer the tier has.
@@ -282,22 +327,23 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
     /// limit) when the tier provably has it all: the filter's since is at or after the horizon, or
     /// the limit is reached at or after it. Events not held are older than the horizon (or not
     /// stored), so an answer that fills its limit from memory is PostgreSQL's answer.
-    public Answer Query(NostrFilter f, int maxLimit, long now, List<NostrEvent> into, List<string>? missing = null)
+    public Answer Query(NostrFilter f, int maxLimit, long now, List<HeldEvent> into, List<string>? missing = null)
     {
         var limit = Math.Min(f.Limit ?? maxLimit, maxLimit);
         if (f.MatchesNothing || limit <= 0) return Answer.Complete;
         var start = into.Count;
+        var match = Prepare(f);
         if (f.IdKeys is { } ids)
         {
-            var held = t_held ??= [];
+            var held = t_group ??= [];
             held.Clear();
             var absent = 0;
             foreach (var id in ids)
-                if (_byId.TryGetValue(id, out var h)) held.Add(h);
+                if (_byId.TryGetValue(id, out var s)) held.Add(s);
                 else absent++;
-            held.Sort(Nip01Order.NewestFirst);
-            foreach (var h in held)
-                if (into.Count - start < limit && Visible(h, f, now)) into.Add(h);
+            held.Sort(_newestFirst ??= new NewestFirstSlots(this));
+            foreach (var s in held)
+                if (into.Count - start < limit && Visible(s, f, match, now)) into.Add(Held(s));
             held.Clear();
             if (absent == 0 || into.Count - start == limit || (f.Since ?? long.MinValue) >= Horizon) return Answer.Complete;
             if (missing is not null && limit >= ids.Length)
@@ -311,38 +357,97 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         }
         var complete = (f.Since ?? long.MinValue) >= Horizon;
         if (!complete && f.Until < Horizon) return Answer.None;   // all of it is older than what is held
+        if (match.Impossible) return complete ? Answer.Complete : Answer.None;   // names an author or tag value not held
         var lists = t_lists ??= [];
         lists.Clear();
         Candidates(f, lists);
-        var since = f.Since ?? long.MinValue;
-        if (lists.Count == 1)
-        {
-            // One index (an author, a tag value, a kind): newest first is the window backwards.
-            var window = lists[0].Window;
-            for (var i = window.Length - 1; i >= 0; i--)
-            {
-                var h = window[i];
-                if (h.CreatedAt < since) break;
-                if (h.RemovedFromTier || !Visible(h, f, now)) continue;
-                into.Add(h);
-                if (into.Count - start == limit) { complete = true; break; }
-            }
-        }
-        else if (lists.Count > 1) complete |= MergeInto(lists, f, since, limit, now, into, start);
+        if (lists.Count > 0) complete |= Collect(lists, f, match, f.Since ?? long.MinValue, limit, now, into, start);
         lists.Clear();
         if (complete) return Answer.Complete;
         into.RemoveRange(start, into.Count - start);
         return Answer.None;
     }
 
-    [ThreadStatic] private static List<NostrEvent>? t_held;
+    private HeldEvent Held(int slot)
+    {
+        ref readonly var h = ref _slots[slot];
+        return new HeldEvent(h.CreatedAt, h.Id, _arena.Raw(h.Chunk, h.Offset));
+    }
 
-    private static bool Visible(NostrEvent e, NostrFilter f, long now) => f.Matches(e) && !(e.Expiration <= now);
+    /// A filter's authors and tag values as the numbers of the indexes that hold them.
+    private readonly ref struct Match(bool impossible, ReadOnlySpan<int> authors, ReadOnlySpan<int> tagIds, ReadOnlySpan<int> tagEnds)
+    {
+        public readonly bool Impossible = impossible;
+        public readonly ReadOnlySpan<int> Authors = authors, TagIds = tagIds, TagEnds = tagEnds;
+    }
+
+    [ThreadStatic] private static List<int>? t_authors, t_tagIds, t_tagEnds;
+
+    private Match Prepare(NostrFilter f)
+    {
+        var authors = t_authors ??= [];
+        var tagIds = t_tagIds ??= [];
+        var tagEnds = t_tagEnds ??= [];
+        authors.Clear();
+        tagIds.Clear();
+        tagEnds.Clear();
+        var impossible = false;
+        if (f.AuthorKeys is { } keys)
+        {
+            foreach (var a in keys)
+                if (_byAuthor.TryGetValue(a, out var index)) authors.Add(index.Id);
+            impossible = authors.Count == 0;
+        }
+        foreach (var (name, values) in f.Tags)
+        {
+            var before = tagIds.Count;
+            foreach (var v in values)
+                if (_byTag.TryGetValue((name, v), out var index)) tagIds.Add(index.Id);
+            impossible |= tagIds.Count == before;
+            tagEnds.Add(tagIds.Count);
+        }
+        return new Match(impossible, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(authors),
+            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tagIds), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tagEnds));
+    }
+
+    private bool Visible(int slot, NostrFilter f, in Match match, long now)
+    {
+        ref readonly var h = ref _slots[slot];
+        if (h.Expiration <= now) return false;
+        if (f.Kinds is { } kinds && Array.IndexOf(kinds, h.Kind) < 0) return false;
+        if (h.CreatedAt < f.Since || h.CreatedAt > f.Until) return false;
+        if (f.AuthorKeys is not null && !match.Authors.Contains(h.Author)) return false;
+        if (f.IdKeys is { } ids && Array.IndexOf(ids, h.Id) < 0) return false;
+        if (match.TagEnds.Length == 0) return true;
+        var tags = _arena.Tags(h.Chunk, h.Offset);
+        var from = 0;
+        foreach (var end in match.TagEnds)
+        {
+            var found = false;
+            for (var i = 0; i < tags.Count && !found; i++) found = match.TagIds[from..end].Contains(tags[i]);
+            if (!found) return false;
+            from = end;
+        }
+        return true;
+    }
 
     [ThreadStatic] private static List<TimeIndex>? t_lists;
-    [ThreadStatic] private static PriorityQueue<int, NostrEvent>? t_heads;
+    [ThreadStatic] private static List<int>? t_group;
+    [ThreadStatic] private static PriorityQueue<int, long>? t_heads;
     [ThreadStatic] private static int[]? t_positions;
-    private static readonly Comparer<NostrEvent> NewestFirstComparer = Comparer<NostrEvent>.Create(Nip01Order.NewestFirst);
+    private static readonly Comparer<long> Newest = Comparer<long>.Create((x, y) => y.CompareTo(x));
+    private NewestFirstSlots? _newestFirst;
+
+    /// Slots in NIP-01 order.
+    private sealed class NewestFirstSlots(RecentEvents tier) : IComparer<int>
+    {
+        public int Compare(int x, int y)
+        {
+            ref readonly var a = ref tier._slots[x];
+            ref readonly var b = ref tier._slots[y];
+            return Nip01Order.NewestFirst(a.CreatedAt, a.Id, b.CreatedAt, b.Id);
+        }
+    }
 
     /// The indexes whose events may match, from the most selective the filter has.
     private void Candidates(NostrFilter f, List<TimeIndex> into)
@@ -368,32 +473,48 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null)
         into.Add(_all);   // nothing narrows it
     }
 
-    /// Several indexes merged newest first (an event in two of them, by two tag values, once);
-    /// true once the limit is reached.
-    private static bool MergeInto(List<TimeIndex> lists, NostrFilter f, long since, int limit, long now, List<NostrEvent> into, int start)
+    /// The indexes' events, newest first, a second at a time (an index orders one second's
+    /// entries by nothing, and an event may be in two of the indexes: each second's are sorted by
+    /// id and each event taken once); true once the limit is reached.
+    private bool Collect(List<TimeIndex> lists, NostrFilter f, in Match match, long since, int limit, long now, List<HeldEvent> into, int start)
     {
-        var heads = t_heads ??= new PriorityQueue<int, NostrEvent>(NewestFirstComparer);
+        var heads = t_heads ??= new PriorityQueue<int, long>(Newest);
         heads.Clear();
         if (t_positions is null || t_positions.Length < lists.Count) t_positions = new int[Math.Max(16, lists.Count)];
         var positions = t_positions;
         for (var k = 0; k < lists.Count; k++)
         {
-            positions[k] = lists[k].Window.Length - 1;
-            if (positions[k] >= 0) heads.Enqueue(k, lists[k].Window[positions[k]]);
+            var window = lists[k].Window;
+            positions[k] = window.Length - 1;
+            if (positions[k] >= 0) heads.Enqueue(k, window[positions[k]].CreatedAt);
         }
-        NostrEvent? last = null;
+        var group = t_group ??= [];
         var full = false;
-        while (heads.TryDequeue(out var k, out var h))
+        var slots = _slots;
+        while (!full && heads.TryPeek(out _, out var at) && at >= since)
         {
-            if (h.CreatedAt < since) break;
-            if (--positions[k] >= 0) heads.Enqueue(k, lists[k].Window[positions[k]]);
-            if (ReferenceEquals(h, last) || h.RemovedFromTier) continue;
-            last = h;
-            if (!Visible(h, f, now)) continue;
-            into.Add(h);
-            if (into.Count - start == limit) { full = true; break; }
+            group.Clear();
+            while (heads.TryPeek(out var k, out var next) && next == at)
+            {
+                heads.Dequeue();
+                var window = lists[k].Window;
+                var i = positions[k];
+                for (; i >= 0 && window[i].CreatedAt == at; i--)
+                    if (TimeIndex.IsLive(window[i], slots)) group.Add(window[i].Slot);
+                positions[k] = i;
+                if (i >= 0) heads.Enqueue(k, window[i].CreatedAt);
+            }
+            if (group.Count > 1) group.Sort(_newestFirst ??= new NewestFirstSlots(this));
+            for (var g = 0; g < group.Count; g++)
+            {
+                if (g > 0 && group[g] == group[g - 1]) continue;   // in two of the indexes
+                if (!Visible(group[g], f, match, now)) continue;
+                into.Add(Held(group[g]));
+                if (into.Count - start == limit) { full = true; break; }
+            }
         }
         heads.Clear();
+        group.Clear();
         return full;
     }
 }

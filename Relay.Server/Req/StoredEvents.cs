@@ -39,12 +39,12 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
         if (memory.Database is { } rest)
         {
             // Mixed: PostgreSQL's part joins the tier's, in order.
-            var rows = new List<NostrEvent>();
+            var rows = new List<HeldEvent>();
             using (await slots.EnterAsync(IsHeavy(rest), ct))
             {
                 var answer = await db.QueryAsync(rest, maxLimit, now, raw =>
                 {
-                    if (EventParser.FromStored(raw.Span) is { } e) rows.Add(e);
+                    if (EventParser.FromStored(raw.Span) is { } e) rows.Add(HeldEvent.Of(e));
                     return ValueTask.CompletedTask;
                 }, acceptReplica, ct);
                 position = answer.Position;
@@ -52,14 +52,15 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             events.AddRange(rows);
         }
         if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
-        foreach (var e in events) sink(e.Raw, e);
+        foreach (var e in events) sink(e.Raw.Span, e.Parsed);
+        GC.KeepAlive(events);   // a tier answer's bytes are freed once nothing refers to them (EventArena)
         var sent = memory.Database is null ? null : events.Select(e => e.IdKey).ToHashSet();
         return (events.Count, new StoredFence(position, memory.Position, memory.Sources, sent), memory.Database is not null);
     }
 
-    private sealed class FromTier(List<NostrEvent> events, NostrFilter[]? database, long position, byte[] sources)
+    private sealed class FromTier(List<HeldEvent> events, NostrFilter[]? database, long position, byte[] sources)
     {
-        public List<NostrEvent> Events => events;
+        public List<HeldEvent> Events => events;
         public NostrFilter[]? Database => database;   // what PostgreSQL must answer (null: nothing)
         public long Position => position;
         public byte[] Sources => sources;
@@ -69,7 +70,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
     private FromTier? FromMemory(NostrFilter[] filters, long now)
     {
         var answers = new RecentEvents.Answer[filters.Length];
-        var events = new List<NostrEvent>();
+        var events = new List<HeldEvent>();
         var missing = new List<string>();
         var missingEnds = new int[filters.Length];
         if (!tier!.TryQuery(filters, maxLimit, now, answers, events, missing, missingEnds, out var position)) return null;
@@ -104,7 +105,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
     }
 
     /// Several filters' answers as one: newest first, each event once.
-    private static void SortUnique(List<NostrEvent> events)
+    private static void SortUnique(List<HeldEvent> events)
     {
         if (events.Count < 2) return;
         events.Sort(Nip01Order.NewestFirst);

@@ -4,14 +4,13 @@ namespace Relay.Storage.Model;
 /// Built only by <see cref="EventParser"/>, which has checked shapes and the id (not the signature).
 public sealed class NostrEvent
 {
-    private string? _id;
+    private readonly string _id = "";
 
     /// 64 lowercase hex; <see cref="IdKey"/> is its 32 bytes, parsed once here (the hot tier
-    /// indexes by it, and the parser has the hex at hand). A slim copy keeps only the key and
-    /// writes the hex again if asked.
+    /// indexes by it, and the parser has the hex at hand).
     public required string Id
     {
-        get => _id ??= IdKey.ToHex();
+        get => _id;
         init { _id = value; IdKey = Key32.Parse(value); }
     }
 
@@ -44,11 +43,6 @@ public sealed class NostrEvent
     /// answers and publishes, the bus for other processes' events), so a REQ the tier answered saw
     /// exactly the events numbered at or below the number it read: its live fence.
     public long TierSeq { get; set; }
-
-    /// The hot tier held this copy and removed it (replaced, deleted, evicted): its index entries
-    /// skip it until they are squeezed out. A field of the event, not of a wrapper, so the tier
-    /// holds one object per event fewer for the collector to trace.
-    public bool RemovedFromTier;
 
     /// Bytes of the content, unescaped (NIP-11 `max_content_length`).
     public int ContentLength { get; init; }
@@ -107,29 +101,7 @@ public sealed class NostrEvent
 
     public static bool IsIndexed(string[] tag) => tag.Length >= 2 && tag[0].Length == 1 && char.IsAsciiLetter(tag[0][0]);
 
-    /// A copy to hold for long (the hot tier): without the signature (checked already, and still
-    /// inside <see cref="Raw"/>) or the id's hex string (the key is kept), with the author's hex
-    /// string given (one per author, not one per event). The tags are the same arrays.
-    public NostrEvent Slim(string sharedPubkey) => new(this, sharedPubkey);
-
     public NostrEvent() { }
-
-#pragma warning disable CS8618 // Id is written from IdKey when asked (its getter never returns null)
-    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
-    private NostrEvent(NostrEvent from, string pubkey)
-    {
-        IdKey = from.IdKey;   // no hex string: matching and ordering use the key
-        Pubkey = pubkey;
-        Sig = "";
-        CreatedAt = from.CreatedAt;
-        Kind = from.Kind;
-        Tags = from.Tags;
-        Raw = from.Raw;
-        ContentLength = from.ContentLength;
-        CommitSeq = from.CommitSeq;
-        TierSeq = from.TierSeq;
-    }
-#pragma warning restore CS8618
 
     public byte[] IdBytes() => IdKey.ToBytes();
     public byte[] PubkeyBytes() => PubkeyKey.ToBytes();

@@ -24,9 +24,9 @@ public sealed class RecentEventsTests
         var tier = new RecentEvents(1 << 20);
         Assert.True(tier.Add(wrap));     // this process stored the wrap ...
         tier.Add(vanish);                // ... and heard of the other process's request after it
-        var answer = new List<NostrEvent>();
+        var answer = new List<HeldEvent>();
         Assert.Equal(RecentEvents.Answer.Complete, tier.Query(new NostrFilter { Kinds = [1059] }, 500, T, answer));
-        Assert.Equal(kept ? [wrap.Id] : [], answer.Select(e => e.Id));
+        Assert.Equal(kept ? [wrap.Id] : [], answer.Select(e => e.IdKey.ToHex()));
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public sealed class RecentEventsTests
         var tier = new RecentEvents(3_000);   // a few events: the horizon moves
         for (var i = 0; i < 20; i++) tier.Add(author.SignEvent(1, $"note {i}", createdAt: T + i));
         Assert.True(tier.Horizon > T, "the budget moved the horizon");
-        var into = new List<NostrEvent>();
+        var into = new List<HeldEvent>();
         // Fewer than asked are held at or after the horizon: older ones may be in PostgreSQL.
         Assert.Equal(RecentEvents.Answer.None, tier.Query(new NostrFilter { Authors = [author.Pubkey], Limit = 50 }, 500, T + 100, into));
         Assert.Empty(into);
@@ -58,9 +58,9 @@ public sealed class RecentEventsTests
         twice.CommitSeq = 1;
         tier.Add(twice);
         var byP = new NostrFilter { Tags = [('p', [mentioned.Pubkey])] };
-        var into = new List<NostrEvent>();
+        var into = new List<HeldEvent>();
         tier.Query(byP, 500, T, into);
-        Assert.Equal([twice.Id], into.Select(e => e.Id));
+        Assert.Equal([twice.Id], into.Select(e => e.IdKey.ToHex()));
 
         // Deleted, then another mention: the index for the `p` value still works.
         var deletion = author.SignEvent(5, "", [["e", twice.Id]], T + 1);
@@ -71,7 +71,7 @@ public sealed class RecentEventsTests
         tier.Add(again);
         into.Clear();
         tier.Query(byP, 500, T, into);
-        Assert.Equal([again.Id], into.Select(e => e.Id));
+        Assert.Equal([again.Id], into.Select(e => e.IdKey.ToHex()));
     }
 
     [Fact]
@@ -89,9 +89,9 @@ public sealed class RecentEventsTests
         foreach (var e in replies.Prepend(root)) { e.CommitSeq = ++seq; tier.Add(e); }
         string[] Ask(NostrFilter f)
         {
-            var into = new List<NostrEvent>();
+            var into = new List<HeldEvent>();
             Assert.Equal(RecentEvents.Answer.Complete, tier.Query(f, 500, T, into));
-            return [.. into.Select(e => e.Id)];
+            return [.. into.Select(e => e.IdKey.ToHex())];
         }
         var newestFirst = replies.AsEnumerable().Reverse().Select(e => e.Id).ToArray();
         NostrFilter[] filters =
@@ -117,8 +117,28 @@ public sealed class RecentEventsTests
         var tier = new RecentEvents(1 << 24);
         var events = Enumerable.Range(0, 300).Select(i => author.SignEvent(1, $"n{i}", createdAt: T + i / 3)).ToList();
         foreach (var e in events.OrderByDescending(e => e.CreatedAt).ThenBy(e => e.Id, StringComparer.Ordinal)) tier.Add(e);
-        var into = new List<NostrEvent>();
+        var into = new List<HeldEvent>();
         tier.Query(new NostrFilter { Authors = [author.Pubkey] }, 500, T, into);
-        Assert.Equal(events.OrderByDescending(e => e.CreatedAt).ThenBy(e => e.Id, StringComparer.Ordinal).Select(e => e.Id), into.Select(e => e.Id));
+        Assert.Equal(events.OrderByDescending(e => e.CreatedAt).ThenBy(e => e.Id, StringComparer.Ordinal).Select(e => e.Id), into.Select(e => e.IdKey.ToHex()));
+    }
+
+    [Fact]
+    public void An_answer_still_being_sent_keeps_its_bytes_while_the_tier_evicts_them()
+    {
+        // Answers are sent after the tier's lock is released: the events may be evicted and their
+        // memory dropped meanwhile, and must still be sent as they were.
+        using var author = EventSigner.Random();
+        var tier = new RecentEvents(20_000, chunkBytes: 4_096);
+        var first = Enumerable.Range(0, 10).Select(i => author.SignEvent(1, $"first {i}", createdAt: T + i)).ToList();
+        foreach (var e in first) tier.Add(e);
+        var answer = new List<HeldEvent>();
+        Assert.Equal(RecentEvents.Answer.Complete, tier.Query(new NostrFilter { Authors = [author.Pubkey], Limit = 10 }, 500, T, answer));
+        for (var i = 0; i < 200; i++) tier.Add(author.SignEvent(1, $"later {i}", createdAt: T + 100 + i));
+        Assert.True(tier.Horizon > T + 10, "the first events were evicted");
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.Equal(first.AsEnumerable().Reverse().Select(e => System.Text.Encoding.UTF8.GetString(e.Raw)),
+            answer.Select(e => System.Text.Encoding.UTF8.GetString(e.Raw.Span)));
     }
 }
