@@ -296,10 +296,12 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
         }
     }
 
-    // What holding it costs the heap: the record (raw JSON, tag numbers), the slot, the id's
-    // dictionary entry and an index entry per index (author, kind, all, each tag value), with the
-    // arrays' growth; calibrated with `Relay.Bench tier-memory`, so HOT_TIER_MB is what it takes.
-    private static long Cost(int rawLength, int tagCount) => EventArena.RecordBytes(rawLength, tagCount) + 300L + 26L * tagCount;
+    // What holding it costs: the record (raw JSON, tag numbers), the slot, the id's dictionary
+    // entry, an index entry per index (author, kind, all, each tag value) with the arrays' growth,
+    // and its share of the index keys; calibrated with `Relay.Bench tier-memory` (the load test's
+    // events: 1,505 bytes measured per event held, this says about the same), so HOT_TIER_MB is
+    // what it takes.
+    private static long Cost(int rawLength, int tagCount) => EventArena.RecordBytes(rawLength, tagCount) + 600L + 26L * tagCount;
 
     private void Unindex<TKey>(Dictionary<TKey, TimeIndex> map, TKey key, TimeIndex index, HeldSlot[] slots) where TKey : notnull
     {
