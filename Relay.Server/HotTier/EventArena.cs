@@ -55,11 +55,8 @@ internal sealed class EventArena(int chunkBytes = EventArena.DefaultChunkBytes)
         return (chunk, offset);
     }
 
-    public ReadOnlyMemory<byte> Raw(int chunk, int offset)
-    {
-        var c = _chunks[chunk]!;
-        return c.Memory.Slice(offset + Header, MemoryMarshal.Read<int>(c.GetSpan()[(offset + 8)..]));
-    }
+    /// The record's raw JSON (its length from the slot: reading it here would be a cache miss).
+    public ReadOnlyMemory<byte> Raw(int chunk, int offset, int rawLength) => _chunks[chunk]!.Whole.Slice(offset + Header, rawLength);
 
     /// The numbers of the tag indexes the record's event is in (each once).
     public TagIds Tags(int chunk, int offset)
@@ -154,11 +151,13 @@ internal sealed unsafe class NativeChunk : System.Buffers.MemoryManager<byte>
 {
     private byte* _pointer;
     public int Length { get; }
+    public Memory<byte> Whole { get; }
 
     public NativeChunk(int length)
     {
         Length = length;
         _pointer = (byte*)NativeMemory.Alloc((nuint)length);
+        Whole = CreateMemory(length);
     }
 
 #pragma warning disable CA2015 // a Span into a chunk is only used while its HeldEvent (or the arena) is reachable: StoredEvents keeps the answer's list alive until it is sent

@@ -22,5 +22,6 @@ internal struct HeldSlot
     public int Kind;
     public int Author;         // the author's TimeIndex number
     public int Chunk, Offset;  // its record in the arena
+    public int RawLength;
     public int Gen;            // moves on when the slot is freed: index entries with the old one are dead
 }

@@ -212,6 +212,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
         h.Author = author.Id;
         h.Chunk = chunk;
         h.Offset = offset;
+        h.RawLength = e.Raw.Length;
         _byId[e.IdKey] = slot;
         _bytes += Cost(e.Raw.Length, tagCount);
         return slot;
@@ -271,7 +272,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
             if (_versions.TryGetValue(key, out var v) && v == slot) _versions.Remove(key);
             _dTags.Remove(slot);
         }
-        _bytes -= Cost(_arena.Raw(h.Chunk, h.Offset).Length, tags.Count);
+        _bytes -= Cost(h.RawLength, tags.Count);
         if (_arena.Release(h.Chunk, h.Offset)) _arena.Compact(h.Chunk, this);
         _freeSlots.Push(slot);
     }
@@ -343,9 +344,9 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
             foreach (var id in ids)
                 if (_byId.TryGetValue(id, out var s)) held.Add(s);
                 else absent++;
-            held.Sort(_newestFirst ??= new NewestFirstSlots(this));
+            held.Sort(_newestFirst ??= NewestFirstSlots);
             foreach (var s in held)
-                if (into.Count - start < limit && Visible(s, f, match, now)) into.Add(Held(s));
+                if (into.Count - start < limit && Visible(s, f, match, now, fromCandidates: false)) into.Add(Held(s));
             held.Clear();
             if (absent == 0 || into.Count - start == limit || (f.Since ?? long.MinValue) >= Horizon) return Answer.Complete;
             if (missing is not null && limit >= ids.Length)
@@ -373,7 +374,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
     private HeldEvent Held(int slot)
     {
         ref readonly var h = ref _slots[slot];
-        return new HeldEvent(h.CreatedAt, h.Id, _arena.Raw(h.Chunk, h.Offset));
+        return new HeldEvent(h.CreatedAt, h.Id, _arena.Raw(h.Chunk, h.Offset, h.RawLength));
     }
 
     /// A filter's authors and tag values as the numbers of the indexes that hold them.
@@ -412,7 +413,10 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tagIds), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tagEnds));
     }
 
-    private bool Visible(int slot, NostrFilter f, in Match match, long now)
+    /// <paramref name="fromCandidates"/>: the slot came from the indexes Candidates chose, so it
+    /// meets the condition that chose them (its author, or the first tag's values): not checked
+    /// again (a tag check reads the event's record, a cache miss).
+    private bool Visible(int slot, NostrFilter f, in Match match, long now, bool fromCandidates)
     {
         ref readonly var h = ref _slots[slot];
         if (h.Expiration <= now) return false;
@@ -420,10 +424,11 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
         if (h.CreatedAt < f.Since || h.CreatedAt > f.Until) return false;
         if (f.AuthorKeys is not null && !match.Authors.Contains(h.Author)) return false;
         if (f.IdKeys is { } ids && Array.IndexOf(ids, h.Id) < 0) return false;
-        if (match.TagEnds.Length == 0) return true;
+        var first = fromCandidates && f.AuthorKeys is null && match.TagEnds.Length > 0 ? 1 : 0;   // Candidates took the first tag's indexes
+        if (match.TagEnds.Length == first) return true;
         var tags = _arena.Tags(h.Chunk, h.Offset);
-        var from = 0;
-        foreach (var end in match.TagEnds)
+        var from = first == 0 ? 0 : match.TagEnds[0];
+        foreach (var end in match.TagEnds[first..])
         {
             var found = false;
             for (var i = 0; i < tags.Count && !found; i++) found = match.TagIds[from..end].Contains(tags[i]);
@@ -438,17 +443,14 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
     [ThreadStatic] private static PriorityQueue<int, long>? t_heads;
     [ThreadStatic] private static int[]? t_positions;
     private static readonly Comparer<long> Newest = Comparer<long>.Create((x, y) => y.CompareTo(x));
-    private NewestFirstSlots? _newestFirst;
+    // Slots in NIP-01 order (a delegate made once: sorting with an IComparer allocates one per sort).
+    private Comparison<int>? _newestFirst;
 
-    /// Slots in NIP-01 order.
-    private sealed class NewestFirstSlots(RecentEvents tier) : IComparer<int>
+    private int NewestFirstSlots(int x, int y)
     {
-        public int Compare(int x, int y)
-        {
-            ref readonly var a = ref tier._slots[x];
-            ref readonly var b = ref tier._slots[y];
-            return Nip01Order.NewestFirst(a.CreatedAt, a.Id, b.CreatedAt, b.Id);
-        }
+        ref readonly var a = ref _slots[x];
+        ref readonly var b = ref _slots[y];
+        return Nip01Order.NewestFirst(a.CreatedAt, a.Id, b.CreatedAt, b.Id);
     }
 
     /// The indexes whose events may match, from the most selective the filter has.
@@ -480,6 +482,8 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
     /// id and each event taken once); true once the limit is reached.
     private bool Collect(List<TimeIndex> lists, NostrFilter f, in Match match, long since, int limit, long now, List<HeldEvent> into, int start)
     {
+        if (lists.Count == 1) return CollectOne(lists[0].Window, f, match, since, limit, now, into, start);
+
         var heads = t_heads ??= new PriorityQueue<int, long>(Newest);
         heads.Clear();
         if (t_positions is null || t_positions.Length < lists.Count) t_positions = new int[Math.Max(16, lists.Count)];
@@ -506,11 +510,11 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
                 positions[k] = i;
                 if (i >= 0) heads.Enqueue(k, window[i].CreatedAt);
             }
-            if (group.Count > 1) group.Sort(_newestFirst ??= new NewestFirstSlots(this));
+            if (group.Count > 1) group.Sort(_newestFirst ??= NewestFirstSlots);
             for (var g = 0; g < group.Count; g++)
             {
                 if (g > 0 && group[g] == group[g - 1]) continue;   // in two of the indexes
-                if (!Visible(group[g], f, match, now)) continue;
+                if (!Visible(group[g], f, match, now, fromCandidates: true)) continue;
                 into.Add(Held(group[g]));
                 if (into.Count - start == limit) { full = true; break; }
             }
@@ -518,5 +522,38 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
         heads.Clear();
         group.Clear();
         return full;
+    }
+
+    /// One index (an author, a tag value, a kind): the window backwards; a second with more than
+    /// one event (rare but for bursts) sorted by id first.
+    private bool CollectOne(ReadOnlySpan<Entry> window, NostrFilter f, in Match match, long since, int limit, long now, List<HeldEvent> into, int start)
+    {
+        var slots = _slots;
+        for (var i = window.Length - 1; i >= 0;)
+        {
+            var at = window[i].CreatedAt;
+            if (at < since) break;
+            if (i == 0 || window[i - 1].CreatedAt != at)
+            {
+                var x = window[i--];
+                if (!TimeIndex.IsLive(x, slots) || !Visible(x.Slot, f, match, now, fromCandidates: true)) continue;
+                into.Add(Held(x.Slot));
+                if (into.Count - start == limit) return true;
+                continue;
+            }
+            var group = t_group ??= [];
+            group.Clear();
+            for (; i >= 0 && window[i].CreatedAt == at; i--)
+                if (TimeIndex.IsLive(window[i], slots)) group.Add(window[i].Slot);
+            group.Sort(_newestFirst ??= NewestFirstSlots);
+            foreach (var s in group)
+            {
+                if (!Visible(s, f, match, now, fromCandidates: true)) continue;
+                into.Add(Held(s));
+                if (into.Count - start == limit) { group.Clear(); return true; }
+            }
+            group.Clear();
+        }
+        return false;
     }
 }

@@ -35,27 +35,33 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             }
         }
         var events = memory.Events;
-        long position = 0;
-        if (memory.Database is { } rest)
+        try
         {
-            // Mixed: PostgreSQL's part joins the tier's, in order.
-            var rows = new List<HeldEvent>();
-            using (await slots.EnterAsync(IsHeavy(rest), ct))
+            long position = 0;
+            if (memory.Database is { } rest)
             {
-                var answer = await db.QueryAsync(rest, maxLimit, now, raw =>
+                // Mixed: PostgreSQL's part joins the tier's, in order.
+                var rows = new List<HeldEvent>();
+                using (await slots.EnterAsync(IsHeavy(rest), ct))
                 {
-                    if (EventParser.FromStored(raw.Span) is { } e) rows.Add(HeldEvent.Of(e));
-                    return ValueTask.CompletedTask;
-                }, acceptReplica, ct);
-                position = answer.Position;
+                    var answer = await db.QueryAsync(rest, maxLimit, now, raw =>
+                    {
+                        if (EventParser.FromStored(raw.Span) is { } e) rows.Add(HeldEvent.Of(e));
+                        return ValueTask.CompletedTask;
+                    }, acceptReplica, ct);
+                    position = answer.Position;
+                }
+                events.AddRange(rows);
             }
-            events.AddRange(rows);
+            if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
+            foreach (var e in events) sink(e.Raw.Span, e.Parsed);   // the list keeps the tier's bytes alive meanwhile (EventArena)
+            var sent = memory.Database is null ? null : events.Select(e => e.IdKey).ToHashSet();
+            return (events.Count, new StoredFence(position, memory.Position, memory.Sources, sent), memory.Database is not null);
         }
-        if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
-        foreach (var e in events) sink(e.Raw.Span, e.Parsed);
-        GC.KeepAlive(events);   // a tier answer's bytes are freed once nothing refers to them (EventArena)
-        var sent = memory.Database is null ? null : events.Select(e => e.IdKey).ToHashSet();
-        return (events.Count, new StoredFence(position, memory.Position, memory.Sources, sent), memory.Database is not null);
+        finally
+        {
+            AnswerLists.Return(events);
+        }
     }
 
     private sealed class FromTier(List<HeldEvent> events, NostrFilter[]? database, long position, byte[] sources)
@@ -70,10 +76,14 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
     private FromTier? FromMemory(NostrFilter[] filters, long now)
     {
         var answers = new RecentEvents.Answer[filters.Length];
-        var events = new List<HeldEvent>();
+        var events = AnswerLists.Rent();
         var missing = new List<string>();
         var missingEnds = new int[filters.Length];
-        if (!tier!.TryQuery(filters, maxLimit, now, answers, events, missing, missingEnds, out var position)) return null;
+        if (!tier!.TryQuery(filters, maxLimit, now, answers, events, missing, missingEnds, out var position))
+        {
+            AnswerLists.Return(events);
+            return null;
+        }
         var sources = new byte[filters.Length];
         List<NostrFilter>? database = null;
         for (var i = 0; i < filters.Length; i++)
@@ -100,7 +110,11 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
                     break;
             }
         }
-        if (Array.TrueForAll(answers, a => a == RecentEvents.Answer.None)) return null;
+        if (Array.TrueForAll(answers, a => a == RecentEvents.Answer.None))
+        {
+            AnswerLists.Return(events);
+            return null;
+        }
         return new FromTier(events, database?.ToArray(), position, sources);
     }
 
@@ -121,5 +135,32 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
         long asked = 0;
         foreach (var f in filters) asked += f.Ids is { } ids ? Math.Min(ids.Length, maxLimit) : Math.Min(f.Limit ?? maxLimit, maxLimit);
         return asked > maxLimit;
+    }
+
+    /// Answer lists used again: an answer of a few hundred events is tens of KB of list, at
+    /// thousands of REQs a second.
+    private static class AnswerLists
+    {
+        private static readonly System.Collections.Concurrent.ConcurrentQueue<List<HeldEvent>> Free = new();
+        private static int _count;
+
+        public static List<HeldEvent> Rent()
+        {
+            if (!Free.TryDequeue(out var list)) return new List<HeldEvent>(64);
+            Interlocked.Decrement(ref _count);
+            return list;
+        }
+
+        public static void Return(List<HeldEvent> list)
+        {
+            list.Clear();   // drops the references to the tier's memory
+            if (list.Capacity > 4096) return;   // a rare huge answer: not kept
+            if (Interlocked.Increment(ref _count) > 256)
+            {
+                Interlocked.Decrement(ref _count);
+                return;
+            }
+            Free.Enqueue(list);
+        }
     }
 }
