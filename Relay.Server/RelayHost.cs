@@ -104,23 +104,48 @@ internal sealed class RelayHost : IAsyncDisposable
     }
 
     /// Ids of a verify batch already in the database. If the database is unreachable the batch
-    /// is verified anyway; the writer then reports the true outcome (or the failure).
-    private async ValueTask<HashSet<string>> StoredIdsAsync(IReadOnlyList<IngestJob> jobs)
+    /// is verified anyway; the writer then reports the true outcome (or the failure). The hot
+    /// tier answers for the events it can (held, or recent and not held: nearly all new events),
+    /// so PostgreSQL is asked only about the others, usually none, and only when
+    /// <paramref name="askDatabase"/> (a batch large enough to be worth a round trip).
+    private async ValueTask<HashSet<string>> StoredIdsAsync(IReadOnlyList<IngestJob> jobs, bool askDatabase)
     {
+        HashSet<string>? found = null;
+        if (_tier is { Enabled: true } tier)
+        {
+            List<IngestJob>? ask = null;
+            foreach (var job in jobs)
+            {
+                var at = tier.StoredAt(job.Event);
+                if (at > 0)
+                {
+                    (found ??= []).Add(job.Event.Id);
+                    job.Source.Session.Wrote(at.Value);   // read your own writes, as below
+                }
+                else if (at is null or 0) (ask ??= []).Add(job);
+            }
+            if (ask is null) return found ?? NoneStored;
+            jobs = ask;
+        }
+        if (!askDatabase) return found ?? NoneStored;
         try
         {
-            var (found, position) = await EventQuery.FindStoredAsync(_db, jobs.Select(j => j.Event.Id));
+            var (stored, position) = await EventQuery.FindStoredAsync(_db, jobs.Select(j => j.Event.Id));
             // Answered "duplicate" (OK true) from here: the sender's next REQ must see the stored copy,
             // which another process may have committed a moment ago (read your own writes).
             foreach (var job in jobs)
-                if (found.Contains(job.Event.Id)) job.Source.Session.Wrote(position);
+                if (stored.Contains(job.Event.Id)) job.Source.Session.Wrote(position);
+            if (found is null) return stored;
+            found.UnionWith(stored);
             return found;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            return [];
+            return found ?? NoneStored;
         }
     }
+
+    private static readonly HashSet<string> NoneStored = [];
 
     /// A data source with the settings every relay connection uses (the primary's and the replicas').
     private static (NpgsqlDataSource Db, NpgsqlConnectionStringBuilder Settings) OpenDatabase(string url, int poolSize, int? connectTimeoutSeconds = null)

@@ -173,6 +173,17 @@ internal sealed class HotTierKeeper : IAsyncDisposable
         finally { _lock.ExitWriteLock(); }
     }
 
+    /// The verifier's look-up of an event already stored, from memory (RecentEvents.StoredAt:
+    /// the commit position that stored it, -1 if provably not stored, 0 if memory cannot say);
+    /// null while the tier is not ready. An event another process stored that the bus has not
+    /// brought yet reads as not stored: it is verified, and the writer answers it "duplicate:".
+    public long? StoredAt(NostrEvent e)
+    {
+        _lock.EnterReadLock();
+        try { return _tier?.StoredAt(e); }
+        finally { _lock.ExitReadLock(); }
+    }
+
     /// What a REQ's filters get from memory. <paramref name="answers"/>[i] says what filter i got;
     /// the events of the answered filters are in <paramref name="into"/> (each filter's in NIP-01
     /// order, one after the other). False (nothing answered) while the tier is not ready.

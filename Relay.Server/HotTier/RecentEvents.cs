@@ -66,6 +66,16 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
     /// The TierSeq the held event with this id was taken with (0: loaded), or null if not held.
     public long? TierSeqOf(Key32 id) => _byId.TryGetValue(id, out var s) ? _slots[s].TierSeq : null;
 
+    /// Whether the database has stored this event, as far as memory proves it: the commit
+    /// position that stored it if held (0 for a loaded one: not known here), -1 if it provably
+    /// is not stored (at or after the horizon, not held: every stored event there is), 0 if
+    /// memory cannot say (older than the horizon).
+    public long StoredAt(NostrEvent e)
+    {
+        if (_byId.TryGetValue(e.IdKey, out var s)) return _slots[s].CommitSeq;
+        return e.CreatedAt >= Horizon ? -1 : 0;
+    }
+
     /// An event stored while the tier loaded: the load may have seen it already, and then also the
     /// effect of a request it makes (applied again, a request to vanish would remove gift wraps
     /// stored after it). One older than the horizon changes nothing held.

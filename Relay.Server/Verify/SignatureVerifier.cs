@@ -14,7 +14,7 @@ namespace Relay.Server.Verify;
 internal sealed class SignatureVerifier(
     VerifyQueues queues, WriteQueues writeQueues, IEventBus bus,
     EventIngester ingester, WritePolicy[] verifiedPolicies, RelayLog log, RelayMetrics metrics,
-    Func<IReadOnlyList<IngestJob>, ValueTask<HashSet<string>>> storedIds)
+    Func<IReadOnlyList<IngestJob>, bool, ValueTask<HashSet<string>>> storedIds)
 {
     private Task[] _workers = [];
 
@@ -32,7 +32,6 @@ internal sealed class SignatureVerifier(
     private const int BatchSize = 64;
 
     private const int LookUpFromBatchSize = 8;
-    private static readonly HashSet<string> NoneStored = [];
 
     private async Task RunAsync(System.Threading.Channels.ChannelReader<IngestJob> queue)
     {
@@ -47,9 +46,10 @@ internal sealed class SignatureVerifier(
             try
             {
                 // Re-broadcasts of old events are common: answer them without the signature check.
-                // A look-up is a database round trip, worth it for a batch; a few events cost less to
-                // verify than to look up, and the writer still answers a stored one "duplicate:".
-                var stored = batch.Count >= LookUpFromBatchSize ? await storedIds(batch) : NoneStored;
+                // The hot tier answers from memory; a database look-up is a round trip, worth it
+                // for a batch: a few events cost less to verify than to look up, and the writer
+                // still answers a stored one "duplicate:".
+                var stored = await storedIds(batch, batch.Count >= LookUpFromBatchSize);
                 for (; handed < batch.Count; handed++)
                 {
                     var job = batch[handed];
