@@ -69,7 +69,7 @@ public class WritePoliciesBench
     public bool PrivateKinds_LiveDelivery_PublicEvent() => _policies!.Private.MaySee(Samples.Kind1, _session);
 
     [Benchmark]
-    public bool PrivateKinds_StoredResult_PublicEvent() => _policies!.Private.MaySee(Samples.Kind1.Raw, _session);
+    public bool PrivateKinds_StoredResult_PublicEvent() => _policies!.Private.MaySee(Samples.Kind1.Raw, StoredJson.Kind(Samples.Kind1.Raw), _session);
 
     [Benchmark]
     public bool PrivateKinds_LiveDelivery_DirectMessage_Unauthenticated() => _policies!.Private.MaySee(_dm, _session);

@@ -2,12 +2,12 @@ using Relay.Storage.Model;
 
 namespace Relay.Server.HotTier;
 
-/// One event of a stored answer: what ordering, merging and sending need. From the tier, Raw points
-/// into its arena (still valid after the tier moves on: arrays are dropped, never overwritten);
-/// from PostgreSQL, Parsed is the event read from the row.
-internal readonly record struct HeldEvent(long CreatedAt, Key32 IdKey, ReadOnlyMemory<byte> Raw, NostrEvent? Parsed = null)
+/// One event of a stored answer: what ordering, merging, the private-kinds check and sending need.
+/// From the tier, Raw points into its arena (still valid after the tier moves on: chunks are
+/// dropped, never overwritten). The kind is given so that the check need not read the JSON.
+internal readonly record struct HeldEvent(long CreatedAt, Key32 IdKey, ReadOnlyMemory<byte> Raw, int Kind)
 {
-    public static HeldEvent Of(NostrEvent e) => new(e.CreatedAt, e.IdKey, e.Raw, e);
+    public static HeldEvent Of(NostrEvent e) => new(e.CreatedAt, e.IdKey, e.Raw, e.Kind);
 }
 
 /// A held event's fields, in RecentEvents' slot table: plain values, so the collector never traces

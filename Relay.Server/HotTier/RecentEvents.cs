@@ -384,7 +384,7 @@ internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, in
     private HeldEvent Held(int slot)
     {
         ref readonly var h = ref _slots[slot];
-        return new HeldEvent(h.CreatedAt, h.Id, _arena.Raw(h.Chunk, h.Offset, h.RawLength));
+        return new HeldEvent(h.CreatedAt, h.Id, _arena.Raw(h.Chunk, h.Offset, h.RawLength), h.Kind);
     }
 
     /// A filter's authors and tag values as the numbers of the indexes that hold them.

@@ -69,11 +69,11 @@ internal sealed class PrivateKinds(int[] kinds)
         return false;
     }
 
-    /// Stored results: the kind is read from the stored JSON (which the relay wrote, so its
-    /// layout is fixed) and only a private one is parsed further.
-    public bool MaySee(ReadOnlySpan<byte> raw, ConnectionSession session)
+    /// Stored results: the kind as the answer knows it (or StoredJson.Kind: the relay wrote the
+    /// JSON, so its layout is fixed); only a private one is parsed further.
+    public bool MaySee(ReadOnlySpan<byte> raw, int kind, ConnectionSession session)
     {
-        if (!IsPrivate(StoredJson.Kind(raw))) return true;
+        if (!IsPrivate(kind)) return true;
         if (!session.IsAuthenticated) return false;
         var e = EventParser.TryParse(raw, out _);
         return e is not null && MaySee(e, session);

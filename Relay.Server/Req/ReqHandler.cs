@@ -76,9 +76,9 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
             await gate.WaitAsync(ct);
             try
             {
-                var (rows, seen, askedDatabase) = await _stored.AnswerAsync(sub.Filters, Now(), (raw, parsed) =>
+                var (rows, seen, askedDatabase) = await _stored.AnswerAsync(sub.Filters, Now(), (raw, kind) =>
                 {
-                    if (!(parsed is null ? policies.Private.MaySee(raw, conn.Session) : policies.Private.MaySee(parsed, conn.Session))) return;
+                    if (!policies.Private.MaySee(raw, kind == StoredEvents.KindUnknown ? StoredJson.Kind(raw) : kind, conn.Session)) return;
                     if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
                     batch.AddEvent(raw);
                 }, position => ReplicaWillDo(sub, position), ct);

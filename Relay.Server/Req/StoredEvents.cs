@@ -5,10 +5,10 @@ using Relay.Storage.Postgres;
 
 namespace Relay.Server.Req;
 
-/// Receives one stored event's JSON (valid only during the call), and the event itself when the
-/// answer has it parsed already (from memory, or merged with memory), so checks need not read
-/// the JSON again; null when PostgreSQL's rows stream straight through.
-internal delegate void RawSink(ReadOnlySpan<byte> raw, NostrEvent? parsed);
+/// Receives one stored event's JSON (valid only during the call), and its kind when the answer
+/// knows it already (from memory, or merged with memory), so checks need not read the JSON;
+/// StoredEvents.KindUnknown when PostgreSQL's rows stream straight through.
+internal delegate void RawSink(ReadOnlySpan<byte> raw, int kind);
 
 /// Where a REQ's stored events come from: the hot tier answers each filter whose whole answer it
 /// provably holds, PostgreSQL (a replica or the primary, see ReadDatabases) the others, and a REQ
@@ -17,6 +17,8 @@ internal delegate void RawSink(ReadOnlySpan<byte> raw, NostrEvent? parsed);
 /// PostgreSQL is asked. The returned fence says what the answer saw, for the live hand-over.
 internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QuerySlots slots, int maxLimit)
 {
+    public const int KindUnknown = -1;
+
     /// The few queries PostgreSQL runs at once (COUNT takes them too).
     public QuerySlots Slots => slots;
 
@@ -30,7 +32,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             // All of it from PostgreSQL, streamed as it comes.
             using (await slots.EnterAsync(IsHeavy(filters), ct))
             {
-                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span, null); return ValueTask.CompletedTask; }, acceptReplica, ct);
+                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span, KindUnknown); return ValueTask.CompletedTask; }, acceptReplica, ct);
                 return (answer.Rows, new StoredFence(answer.Position, 0, null), true);
             }
         }
@@ -54,7 +56,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
                 events.AddRange(rows);
             }
             if (filters.Length > 1 || memory.Database is not null) SortUnique(events);
-            foreach (var e in events) sink(e.Raw.Span, e.Parsed);   // the list keeps the tier's bytes alive meanwhile (EventArena)
+            foreach (var e in events) sink(e.Raw.Span, e.Kind);   // the list keeps the tier's bytes alive meanwhile (EventArena)
             var sent = memory.Database is null ? null : events.Select(e => e.IdKey).ToHashSet();
             return (events.Count, new StoredFence(position, memory.Position, memory.Sources, sent), memory.Database is not null);
         }
