@@ -39,7 +39,13 @@ internal sealed class EventArena(int chunkBytes = EventArena.DefaultChunkBytes)
             chunk = NewChunk(size);   // a large event: an array of its own, dropped with it
         else
         {
-            if (_current < 0 || _used[_current] + size > _chunks[_current]!.Length) _current = NewChunk(chunkBytes);
+            if (_current < 0 || _used[_current] + size > _chunks[_current]!.Length)
+            {
+                // Nothing held in the full one any more (replaced while it filled): no release
+                // will come to drop it. One still holding records is compacted when one goes.
+                if (_current >= 0 && _live[_current] == 0) Drop(_current);
+                _current = NewChunk(chunkBytes);
+            }
             chunk = _current;
         }
         var offset = _used[chunk];

@@ -12,13 +12,13 @@ namespace Relay.Server.HotTier;
 /// filter exactly as PostgreSQL would whenever the whole answer lies at or after the horizon.
 ///
 /// Held events are not objects: each is a slot (plain fields) in one table, its raw JSON and tag
-/// numbers a record in the arena's large arrays, and index entries are (created_at, slot)
-/// values. A full collection marks a few objects per index key, not several per event, which is
-/// what ingest paid for holding events (every held event survived two collections and was
-/// traced again by each full one).
+/// numbers a record in the arena's native chunks, and index entries are (created_at, slot,
+/// generation) values. A full collection marks a few objects per index key, not several per
+/// event, which is what ingest paid for holding events (every held event survived two
+/// collections and was traced again by each full one).
 /// Not thread-safe: the caller serialises writes (one lock; the bus loop feeds it); queries may
 /// run at once with each other.
-/// <paramref name="chunkBytes"/>: the arena's array size (tests make it small, so that arrays fill,
+/// <paramref name="chunkBytes"/>: the arena's chunk size (tests make it small, so that chunks fill,
 /// empty and are compacted).
 internal sealed class RecentEvents(long budgetBytes, string? relayUrl = null, int chunkBytes = EventArena.DefaultChunkBytes) : IArenaSlots
 {

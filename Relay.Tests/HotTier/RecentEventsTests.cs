@@ -141,4 +141,16 @@ public sealed class RecentEventsTests
         Assert.Equal(first.AsEnumerable().Reverse().Select(e => System.Text.Encoding.UTF8.GetString(e.Raw)),
             answer.Select(e => System.Text.Encoding.UTF8.GetString(e.Raw.Span)));
     }
+
+    [Fact]
+    public void A_profile_replaced_over_and_over_does_not_keep_old_memory()
+    {
+        // Each version replaces the last while the arena's chunk fills: the full chunk then holds
+        // nothing, and must go.
+        using var author = EventSigner.Random();
+        var tier = new RecentEvents(1 << 24, chunkBytes: 4_096);
+        for (var i = 0; i < 500; i++) tier.Add(author.SignEvent(0, $"{{\"name\":\"version {i}\"}}", createdAt: T + i));
+        Assert.Equal(1, tier.Count);
+        Assert.InRange(tier.ArenaBytes, 0, 2 * 4_096);
+    }
 }
