@@ -140,7 +140,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
     }
 
     /// Answer lists used again: an answer of a few hundred events is tens of KB of list, at
-    /// thousands of REQs a second.
+    /// thousands of REQs a second. At most 64 kept, of up to 1,024 entries (64 KB) each.
     private static class AnswerLists
     {
         private static readonly System.Collections.Concurrent.ConcurrentQueue<List<HeldEvent>> Free = new();
@@ -156,8 +156,8 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
         public static void Return(List<HeldEvent> list)
         {
             list.Clear();   // drops the references to the tier's memory
-            if (list.Capacity > 4096) return;   // a rare huge answer: not kept
-            if (Interlocked.Increment(ref _count) > 256)
+            if (list.Capacity > 1024) return;   // a rare huge answer (several filters' limits): not kept
+            if (Interlocked.Increment(ref _count) > 64)
             {
                 Interlocked.Decrement(ref _count);
                 return;
