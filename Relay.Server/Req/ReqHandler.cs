@@ -56,24 +56,27 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
 
     private async Task QueryAsync(Subscription sub)
     {
+        var conn = sub.Connection;
+        var ct = sub.Cancelled;
+        var gate = conn.StoredAnswers;
+        // One stored answer per connection at a time: what a client that stops reading can make
+        // the relay hold is one answer, however many REQs it sends. Queued here, on the receive
+        // loop, so answers go out in the order the REQs came (the semaphore serves first come,
+        // first served).
+        var entered = gate.WaitAsync(ct);
         // Off the receive loop: an answer from memory never waits, and run inline it was sent
         // before the loop went back to its zero-byte read; ~40% of idle connections then kept a
         // 16 KiB read buffer (`conns`: 13.3 KiB per idle connection with the tier, 6.4 with this).
         await Task.Yield();
-        var conn = sub.Connection;
-        var ct = sub.Cancelled;
         var roomAbove = options.MaxSendQueueBytes / 2;
         using var batch = new StoredResultBatch(conn, sub.SubIdJson, _held);
-        var gate = conn.StoredAnswers;
         StoredFence fence = default;
         using var span = RelayMetrics.Tracing.StartActivity("REQ");
         span?.SetTag("relay.filters", sub.Filters.Length);
         span?.SetTag("relay.filter.shape", span is null ? null : Shape(sub.Filters));
         try
         {
-            // One stored answer per connection at a time: what a client that stops reading can
-            // make the relay hold is one answer, however many REQs it sends.
-            await gate.WaitAsync(ct);
+            await entered;
             try
             {
                 var (rows, seen, askedDatabase) = await _stored.AnswerAsync(sub.Filters, Now(), (raw, kind) =>

@@ -166,16 +166,19 @@ public sealed class WebSocketTests
         await using var relay = await TestRelay.StartAsync();
         await using var ws = await RawWebSocket.OpenAsync(relay.Port);
 
-        await ws.SendAsync([
-            .. RawWebSocket.Frame(RawFrame.Text, """["REQ","a",{"limit":0}]"""u8),
-            .. RawWebSocket.Frame(RawFrame.Ping, "p"u8),
-            .. RawWebSocket.Frame(RawFrame.Text, """["REQ","b",{"limit":0}]"""u8),
-        ]);
-        var first = await ws.ReadMessageAsync();
-        var second = await ws.ReadMessageAsync();
+        // Answered off the receive loop, in parallel: still in the order the REQs came.
+        var names = Enumerable.Range(0, 20).Select(i => $"s{i}").ToArray();
+        var frames = new List<byte>();
+        foreach (var name in names)
+        {
+            frames.AddRange(RawWebSocket.Frame(RawFrame.Text, Encoding.UTF8.GetBytes($$"""["REQ","{{name}}",{"limit":0}]""")));
+            if (name == "s0") frames.AddRange(RawWebSocket.Frame(RawFrame.Ping, "p"u8));
+        }
+        await ws.SendAsync(frames.ToArray());
+        var answers = new List<string>();
+        foreach (var _ in names) answers.Add((await ws.ReadMessageAsync()).GetRawText());
 
-        Assert.Equal("""["EOSE","a"]""", first.GetRawText());
-        Assert.Equal("""["EOSE","b"]""", second.GetRawText());
+        Assert.Equal(names.Select(n => $"""["EOSE","{n}"]"""), answers);
     }
 
     [Fact]

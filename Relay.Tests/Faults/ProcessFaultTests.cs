@@ -8,7 +8,7 @@ namespace Relay.Tests.Faults;
 /// that got OK true is in the database afterwards, whatever the signal.
 public sealed class ProcessFaultTests
 {
-    private const int Events = 3000;
+    private const int Events = 5000;
 
     /// One client sends <see cref="Events"/> EVENTs without waiting; when <paramref name="signalAfter"/>
     /// OK trues have come back, the relay gets <paramref name="signal"/>. Returns the ids answered

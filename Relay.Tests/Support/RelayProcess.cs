@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Relay.Tests.Support;
@@ -71,7 +72,16 @@ internal sealed class RelayProcess : IAsyncDisposable
     public Task<RelayClient> ConnectAsync() => RelayClient.ConnectAsync(Url);
 
     /// Sends a signal (`kill -TERM`, `-KILL`) to the relay.
-    public void Signal(string name) => Process.Start("kill", [$"-{name}", Pid.ToString()])!.WaitForExit();
+    /// Sends the signal at once (kill(2): spawning `kill` took long enough for a fast relay to
+    /// finish a test's whole load before a "mid-load" KILL arrived).
+    public void Signal(string name)
+    {
+        var number = name switch { "KILL" => 9, "TERM" => 15, "INT" => 2, "HUP" => 1, _ => throw new ArgumentException($"unknown signal {name}") };
+        if (SendSignal(Pid, number) != 0) throw new InvalidOperationException($"kill({Pid}, {number}) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     /// Waits for the process to end; null if it is still running after the timeout.
     public async Task<int?> ExitCodeAsync(TimeSpan timeout)
