@@ -5,8 +5,8 @@ namespace Relay.Bench.Model;
 
 /// `Relay.Bench.dll tier-memory events.jsonl`: what the hot tier holds per event, measured (the
 /// managed heap after a full collection, before and after filling a tier with the file's events,
-/// plus the native memory of its arena), against the events' raw JSON. Each event is parsed and handed to the tier at once, so nothing
-/// but the tier keeps it.
+/// plus the native memory of its arena), against the events' raw JSON. Each event is parsed and
+/// handed to the tier at once, so nothing but the tier keeps it.
 public static class TierMemory
 {
     public static void Run(string path)
@@ -30,7 +30,7 @@ public static class TierMemory
         var sw = System.Diagnostics.Stopwatch.StartNew();
         for (var i = 0; i < 5; i++) GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         var fullMs = sw.Elapsed.TotalMilliseconds / 5;
-        Console.WriteLine($"events held {tier.Count:N0}; raw JSON {raw / tier.Count:N0} B/event; heap {held / tier.Count:N0} B/event " +
+        Console.WriteLine($"events held {tier.Count:N0}; raw JSON {raw / tier.Count:N0} B/event; held {held / tier.Count:N0} B/event " +
                           $"({(double)held / raw:F2}x raw; of it on the collector's heap {heap / tier.Count:N0} B/event); the tier's own estimate {tier.Bytes / tier.Count:N0} B/event; " +
                           $"a full compacting collection {fullMs:F0} ms");
         GC.KeepAlive(tier);

@@ -69,7 +69,7 @@ internal sealed class PrivateKinds(int[] kinds)
         return false;
     }
 
-    /// Stored results: the kind as the answer knows it (or StoredJson.Kind: the relay wrote the
+    /// Stored results: the kind is given (from the tier, or StoredJson.Kind: the relay wrote the
     /// JSON, so its layout is fixed); only a private one is parsed further.
     public bool MaySee(ReadOnlySpan<byte> raw, int kind, ConnectionSession session)
     {

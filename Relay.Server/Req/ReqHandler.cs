@@ -81,7 +81,7 @@ internal sealed class ReqHandler(ReadDatabases db, SubscriptionIndex index, Rela
             {
                 var (rows, seen, askedDatabase) = await _stored.AnswerAsync(sub.Filters, Now(), (raw, kind) =>
                 {
-                    if (!policies.Private.MaySee(raw, kind == StoredEvents.KindUnknown ? StoredJson.Kind(raw) : kind, conn.Session)) return;
+                    if (!policies.Private.MaySee(raw, kind, conn.Session)) return;
                     if (!batch.HasRoomFor(raw.Length)) SealOrGiveUp(batch, conn, roomAbove, ct);
                     batch.AddEvent(raw);
                 }, position => ReplicaWillDo(sub, position), ct);

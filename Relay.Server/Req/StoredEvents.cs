@@ -5,9 +5,8 @@ using Relay.Storage.Postgres;
 
 namespace Relay.Server.Req;
 
-/// Receives one stored event's JSON (valid only during the call), and its kind when the answer
-/// knows it already (from memory, or merged with memory), so checks need not read the JSON;
-/// StoredEvents.KindUnknown when PostgreSQL's rows stream straight through.
+/// Receives one stored event's JSON (valid only during the call) and its kind (the tier has it;
+/// PostgreSQL's rows that stream straight through read it from the JSON's fixed layout).
 internal delegate void RawSink(ReadOnlySpan<byte> raw, int kind);
 
 /// Where a REQ's stored events come from: the hot tier answers each filter whose whole answer it
@@ -17,8 +16,6 @@ internal delegate void RawSink(ReadOnlySpan<byte> raw, int kind);
 /// PostgreSQL is asked. The returned fence says what the answer saw, for the live hand-over.
 internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QuerySlots slots, int maxLimit)
 {
-    public const int KindUnknown = -1;
-
     /// The few queries PostgreSQL runs at once (COUNT takes them too).
     public QuerySlots Slots => slots;
 
@@ -32,7 +29,7 @@ internal sealed class StoredEvents(HotTierKeeper? tier, ReadDatabases db, QueryS
             // All of it from PostgreSQL, streamed as it comes.
             using (await slots.EnterAsync(IsHeavy(filters), ct))
             {
-                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span, KindUnknown); return ValueTask.CompletedTask; }, acceptReplica, ct);
+                var answer = await db.QueryAsync(filters, maxLimit, now, raw => { sink(raw.Span, StoredJson.Kind(raw.Span)); return ValueTask.CompletedTask; }, acceptReplica, ct);
                 return (answer.Rows, new StoredFence(answer.Position, 0, null), true);
             }
         }
